@@ -1,0 +1,218 @@
+//! The syntax tree of a model file. Every node keeps the byte span it was parsed from, so that
+//! diagnostics can point at it.
+
+use num_rational::BigRational;
+
+use crate::span::Span;
+
+/// A name with the span of its occurrence.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ident {
+    /// The name as written.
+    pub name: String,
+    /// Where it was written.
+    pub span: Span,
+}
+
+impl Ident {
+    /// Creates an identifier.
+    pub fn new(name: impl Into<String>, span: Span) -> Self {
+        Ident {
+            name: name.into(),
+            span,
+        }
+    }
+}
+
+/// A parsed model file.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    /// Statements in source order.
+    pub statements: Vec<Statement>,
+}
+
+/// One line of a model file.
+#[derive(Debug, Clone)]
+pub enum Statement {
+    /// `dim I, N = 64`.
+    Dim(Vec<DimDecl>),
+    /// `input`, `target` or `param` with one or more tensors.
+    Tensor(TensorRole, Vec<TensorDecl>),
+    /// `fn sigma`.
+    Function(Vec<Ident>),
+    /// `loss L`.
+    Loss(Ident),
+    /// `a[i] = expression`.
+    Relation(Relation),
+}
+
+/// A declared dimension.
+#[derive(Debug, Clone)]
+pub struct DimDecl {
+    /// Its name.
+    pub name: Ident,
+    /// Its concrete size, if given.
+    pub value: Option<(u64, Span)>,
+}
+
+/// What a declared tensor is to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TensorRole {
+    /// Data fed to the model.
+    Input,
+    /// Data the loss compares with.
+    Target,
+    /// A trainable parameter.
+    Param,
+}
+
+impl TensorRole {
+    /// The keyword that declares this role.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            TensorRole::Input => "input",
+            TensorRole::Target => "target",
+            TensorRole::Param => "param",
+        }
+    }
+}
+
+/// A declared tensor: its name and shape.
+#[derive(Debug, Clone)]
+pub struct TensorDecl {
+    /// Its name.
+    pub name: Ident,
+    /// One entry per axis; empty for a scalar.
+    pub shape: Vec<DimRef>,
+}
+
+/// The size of one axis, as written in a declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DimRef {
+    /// A declared dimension, by name.
+    Named(Ident),
+    /// A literal size.
+    Literal(u64, Span),
+}
+
+impl DimRef {
+    /// The span of the reference.
+    pub fn span(&self) -> Span {
+        match self {
+            DimRef::Named(ident) => ident.span,
+            DimRef::Literal(_, span) => *span,
+        }
+    }
+}
+
+/// `name[indices] = body`.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    /// The defined tensor.
+    pub name: Ident,
+    /// Its free indices, in order.
+    pub indices: Vec<Ident>,
+    /// The right-hand side.
+    pub body: Expr,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// An expression with its span.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    /// What the expression is.
+    pub kind: ExprKind,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// Binary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// `+`.
+    Add,
+    /// `-`.
+    Sub,
+    /// `*`.
+    Mul,
+    /// `/`.
+    Div,
+    /// `^`.
+    Pow,
+}
+
+impl BinaryOp {
+    /// The operator as written in the DSL.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Pow => "^",
+        }
+    }
+}
+
+/// The kinds of expression.
+#[derive(Debug, Clone)]
+pub enum ExprKind {
+    /// An exact number; decimals are read as exact rationals.
+    Number(BigRational),
+    /// An element of a tensor (`W1[i, j]`), or a scalar (`L`).
+    Tensor {
+        /// The tensor's name.
+        name: Ident,
+        /// One index per axis.
+        indices: Vec<Ident>,
+    },
+    /// The Kronecker delta `delta[i, j]`.
+    Delta(Ident, Ident),
+    /// A function applied element-wise: `relu(x)`, or `sigma''(x)` for a second derivative.
+    Call {
+        /// The function's name.
+        function: Ident,
+        /// How many times it is differentiated (the number of primes).
+        derivative: u32,
+        /// The argument.
+        argument: Box<Expr>,
+    },
+    /// `sum_{j, k} body`.
+    Sum {
+        /// The bound indices.
+        indices: Vec<Ident>,
+        /// The summand.
+        body: Box<Expr>,
+    },
+    /// Unary minus.
+    Neg(Box<Expr>),
+    /// A binary operation.
+    Binary {
+        /// The operator.
+        op: BinaryOp,
+        /// The left operand.
+        lhs: Box<Expr>,
+        /// The right operand.
+        rhs: Box<Expr>,
+    },
+    /// A parenthesized expression, kept so that rendering and spans follow the source.
+    Paren(Box<Expr>),
+}
+
+impl Expr {
+    /// Visits this expression and its subexpressions, parents before children.
+    pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(&'a Expr)) {
+        visit(self);
+        match &self.kind {
+            ExprKind::Number(_) | ExprKind::Tensor { .. } | ExprKind::Delta(..) => {}
+            ExprKind::Call { argument, .. } => argument.walk(visit),
+            ExprKind::Sum { body, .. } => body.walk(visit),
+            ExprKind::Neg(inner) | ExprKind::Paren(inner) => inner.walk(visit),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                lhs.walk(visit);
+                rhs.walk(visit);
+            }
+        }
+    }
+}
