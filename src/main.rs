@@ -1,1 +1,208 @@
-fn main() {}
+//! The `mlp` command line: `mlp derive` prints gradients, `mlp check` runs the semantic checks.
+//!
+//! Exit status: 0 on success, 1 when the model has errors, 2 when the input cannot be read.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use mlp::symbolic::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "mlp",
+    version,
+    about = "Derive and check the gradients of multi-layer perceptrons"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the gradient of the loss with respect to every parameter.
+    Derive(DeriveArgs),
+    /// Run the semantic checks and print every diagnostic.
+    Check {
+        /// The model file (`.mlp`).
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct DeriveArgs {
+    /// The model file (`.mlp`).
+    file: PathBuf,
+    /// Print only the gradient with respect to this parameter.
+    #[arg(long, value_name = "PARAM")]
+    wrt: Option<String>,
+    /// Notation of the output.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Unicode)]
+    format: OutputFormat,
+    /// Print the steps: chain rule, local derivatives with deltas, contraction, substitution.
+    #[arg(long, conflicts_with_all = ["adjoints", "emit"])]
+    steps: bool,
+    /// Print the backprop recurrence: each adjoint, then each gradient in terms of them.
+    #[arg(long, conflicts_with = "emit")]
+    adjoints: bool,
+    /// Print code instead of formulas.
+    #[arg(long, value_enum)]
+    emit: Option<Emit>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Unicode,
+    Latex,
+    Ascii,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    /// A Python module with `forward` and `gradients`, written with numpy einsum.
+    Numpy,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Derive(args) => derive(&args),
+        Command::Check { file } => check(&file),
+    };
+    match result {
+        Ok(output) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (as in `mlp derive f | head`) is not an error.
+            let _ = stdout.write_all(output.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            eprint!("{}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn read_source(path: &Path) -> Result<String, Failure> {
+    let bytes = std::fs::read(path).map_err(|error| Failure {
+        code: 2,
+        message: format!("error: cannot read `{}`: {error}\n", path.display()),
+    })?;
+    String::from_utf8(bytes).map_err(|error| {
+        let at = error.utf8_error().valid_up_to();
+        let source = String::from_utf8_lossy(error.as_bytes());
+        let (line, column) = mlp::grammar::line_column(&source, at);
+        Failure {
+            code: 2,
+            message: format!(
+                "error: `{}` is not valid UTF-8: invalid byte at line {line}, column {column} (byte {at})\n  help: save the file as UTF-8\n",
+                path.display()
+            ),
+        }
+    })
+}
+
+fn render_diagnostics(
+    path: &Path,
+    source: &str,
+    diagnostics: &[mlp::grammar::Diagnostic],
+) -> String {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    mlp::diagnostics::render(&path.display().to_string(), source, diagnostics, color)
+}
+
+fn derive(args: &DeriveArgs) -> Result<String, Failure> {
+    let source = read_source(&args.file)?;
+    let report = match mlp::load(&source) {
+        Ok(report) => report,
+        Err(mlp::LoadError::Invalid(diagnostics)) => {
+            return Err(Failure {
+                code: 1,
+                message: render_diagnostics(&args.file, &source, &diagnostics),
+            });
+        }
+    };
+    if !report.warnings.is_empty() {
+        eprint!(
+            "{}",
+            render_diagnostics(&args.file, &source, &report.warnings)
+        );
+    }
+    let format = match args.format {
+        OutputFormat::Unicode => Format::Unicode,
+        OutputFormat::Latex => Format::Latex,
+        OutputFormat::Ascii => Format::Ascii,
+    };
+    if let Some(param) = &args.wrt {
+        if report.derivation.gradient(param).is_none() {
+            let params: Vec<String> = report
+                .derivation
+                .model
+                .params()
+                .map(|p| format!("`{}`", p.name))
+                .collect();
+            return Err(Failure {
+                code: 1,
+                message: format!("error: `{param}` is not a parameter of the model\n  help: the parameters are {}\n", params.join(", ")),
+            });
+        }
+    }
+    let keep = |name: &str| args.wrt.as_deref().is_none_or(|wrt| wrt == name);
+    if let Some(Emit::Numpy) = args.emit {
+        return Err(Failure {
+            code: 2,
+            message: "error: numpy emission is not available in this build\n".into(),
+        });
+    }
+    let mut out = String::new();
+    if args.steps {
+        out = report.render_steps(format);
+    } else if args.adjoints {
+        for adjoint in report.adjoints() {
+            out.push_str(&format!("{}\n", adjoint.format(format)));
+        }
+        for gradient in report
+            .gradients()
+            .filter(|g| keep(&g.derivative().wrt.name))
+        {
+            out.push_str(&format!("{}\n", gradient.recurrence().format(format)));
+        }
+    } else {
+        for gradient in report
+            .gradients()
+            .filter(|g| keep(&g.derivative().wrt.name))
+        {
+            out.push_str(&format!("{}\n", gradient.format(format)));
+        }
+    }
+    Ok(out)
+}
+
+fn check(path: &Path) -> Result<String, Failure> {
+    let source = read_source(path)?;
+    let (model, diagnostics) = mlp::grammar::parse_and_check(&source);
+    let rendered = render_diagnostics(path, &source, &diagnostics);
+    match model {
+        Some(model) => {
+            eprint!("{rendered}");
+            Ok(format!(
+                "{}: ok ({} relations, {} parameters, loss `{}`)\n",
+                path.display(),
+                model.relations.len(),
+                model.params().count(),
+                model.loss().name()
+            ))
+        }
+        None => Err(Failure {
+            code: 1,
+            message: rendered,
+        }),
+    }
+}

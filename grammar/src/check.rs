@@ -1041,9 +1041,7 @@ fn free_set(
             .filter_map(|i| occurrences.get(&i.span).copied())
             .collect(),
         ExprKind::Call { argument, .. } => free_set(argument, occurrences, problems),
-        ExprKind::Neg(inner) | ExprKind::Paren(inner) => {
-            free_set(inner, occurrences, problems)
-        }
+        ExprKind::Neg(inner) | ExprKind::Paren(inner) => free_set(inner, occurrences, problems),
         ExprKind::Sum { indices, body } => {
             let mut set = free_set(body, occurrences, problems);
             for index in indices {

@@ -1,0 +1,428 @@
+//! Simplification to a canonical form: constants folded exactly, nested sums and products
+//! flattened, like terms collected, equal bases merged into powers, Kronecker deltas contracted
+//! against sums, and factors ordered. Products are not expanded over sums, so results keep the
+//! factored shape a person writes, such as `2 (yhat[j] − y[j]) h[k]`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use num_bigint::BigInt;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+use crate::expr::{fresh_name, Expr, Index, Number, BOUND_NAMES};
+use crate::substitute::rename_indices;
+
+/// Largest integer exponent folded into a number; larger powers stay symbolic, so that a typo
+/// such as `10^100000` cannot stall the simplifier.
+const MAX_FOLDED_EXPONENT: i64 = 256;
+
+/// What [`simplify_with`] may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimplifyOptions {
+    /// Contract Kronecker deltas against the sums that bind one of their indices.
+    pub contract_deltas: bool,
+}
+
+impl Default for SimplifyOptions {
+    fn default() -> Self {
+        SimplifyOptions {
+            contract_deltas: true,
+        }
+    }
+}
+
+/// Simplifies an expression with every rule enabled.
+pub fn simplify(expr: &Expr) -> Expr {
+    simplify_with(expr, SimplifyOptions::default())
+}
+
+/// Simplifies an expression.
+pub fn simplify_with(expr: &Expr, options: SimplifyOptions) -> Expr {
+    Simplifier { options }.run(expr)
+}
+
+struct Simplifier {
+    options: SimplifyOptions,
+}
+
+impl Simplifier {
+    fn run(&self, expr: &Expr) -> Expr {
+        match expr {
+            Expr::Num(_)
+            | Expr::Size(_)
+            | Expr::Tensor(_)
+            | Expr::Adjoint(_)
+            | Expr::Partial(_) => expr.clone(),
+            Expr::Delta(a, b) => delta(a, b),
+            Expr::Add(items) => self.add(items.iter().map(|item| self.run(item)).collect()),
+            Expr::Mul(items) => self.mul(items.iter().map(|item| self.run(item)).collect()),
+            Expr::Pow(base, exponent) => self.pow(self.run(base), exponent),
+            Expr::Call(function, order, arg) => {
+                Expr::Call(function.clone(), *order, Box::new(self.run(arg)))
+            }
+            Expr::Sum(bound, body) => self.sum(bound.clone(), self.run(body)),
+        }
+    }
+
+    /// Collects like terms of already simplified terms.
+    fn add(&self, items: Vec<Expr>) -> Expr {
+        let mut flat = Vec::new();
+        for item in items {
+            match item {
+                Expr::Add(inner) => flat.extend(inner),
+                other => flat.push(other),
+            }
+        }
+        let mut collected: BTreeMap<Expr, Number> = BTreeMap::new();
+        for term in flat {
+            let (coefficient, rest) = split_coefficient(term);
+            *collected.entry(rest).or_insert_with(Number::zero) += coefficient;
+        }
+        let mut terms: Vec<Expr> = collected
+            .into_iter()
+            .filter(|(_, coefficient)| !coefficient.is_zero())
+            .map(|(rest, coefficient)| with_coefficient(coefficient, rest))
+            .collect();
+        terms.sort();
+        Expr::add(terms)
+    }
+
+    /// Multiplies already simplified factors: numbers folded, equal bases merged into powers.
+    fn mul(&self, items: Vec<Expr>) -> Expr {
+        let mut coefficient = Number::one();
+        let mut bases: BTreeMap<Expr, Number> = BTreeMap::new();
+        let mut pending = items;
+        while let Some(item) = pending.pop() {
+            match item {
+                Expr::Num(n) => coefficient *= n,
+                Expr::Mul(inner) => pending.extend(inner),
+                Expr::Pow(base, exponent) => {
+                    *bases.entry(*base).or_insert_with(Number::zero) += exponent
+                }
+                other => *bases.entry(other).or_insert_with(Number::zero) += Number::one(),
+            }
+        }
+        if coefficient.is_zero() {
+            return Expr::zero();
+        }
+        let mut factors = Vec::new();
+        for (base, exponent) in bases {
+            match self.pow(base, &exponent) {
+                Expr::Num(n) => coefficient *= n,
+                Expr::Mul(inner) => factors.extend(inner),
+                other => factors.push(other),
+            }
+        }
+        if coefficient.is_zero() {
+            return Expr::zero();
+        }
+        // A second pass is needed only if a power expanded into factors that merge again.
+        if factors.iter().any(|f| matches!(f, Expr::Num(_))) {
+            factors.push(Expr::Num(coefficient));
+            return self.mul(factors);
+        }
+        factors.sort();
+        if !coefficient.is_one() {
+            factors.insert(0, Expr::Num(coefficient));
+        }
+        Expr::mul(factors)
+    }
+
+    fn pow(&self, base: Expr, exponent: &Number) -> Expr {
+        if exponent.is_zero() {
+            return Expr::one();
+        }
+        if exponent.is_one() {
+            return base;
+        }
+        let integer = exponent
+            .is_integer()
+            .then(|| exponent.to_integer().to_i64())
+            .flatten();
+        match (base, integer) {
+            (Expr::Num(n), Some(k))
+                if k.abs() <= MAX_FOLDED_EXPONENT && !(n.is_zero() && k < 0) =>
+            {
+                Expr::Num(num_traits::pow::Pow::pow(&n, k as i32))
+            }
+            (Expr::Num(n), _) if n.is_one() => Expr::one(),
+            (Expr::Pow(inner, m), Some(_)) => self.pow(*inner, &(m * exponent)),
+            (Expr::Mul(factors), Some(_)) => {
+                self.mul(factors.into_iter().map(|f| self.pow(f, exponent)).collect())
+            }
+            (delta @ Expr::Delta(..), Some(k)) if k > 0 => delta,
+            (base, _) => Expr::Pow(Box::new(base), exponent.clone()),
+        }
+    }
+
+    fn sum(&self, bound: Vec<Index>, body: Expr) -> Expr {
+        if body.is_zero() {
+            return Expr::zero();
+        }
+        // A summed index the body does not mention contributes the size of its range.
+        let mut sizes = Vec::new();
+        let mut used = Vec::new();
+        for index in bound {
+            if body.mentions(&index) {
+                if !used.contains(&index) {
+                    used.push(index);
+                }
+            } else {
+                sizes.push(Expr::Size(index.dim.clone()));
+            }
+        }
+        if !sizes.is_empty() {
+            sizes.push(self.sum(used, body));
+            return self.mul(sizes);
+        }
+        let bound = used;
+        if bound.is_empty() {
+            return body;
+        }
+        match body {
+            // Σ (a + b) = Σ a + Σ b: each term may then contract its own deltas.
+            Expr::Add(terms) => self.add(
+                terms
+                    .into_iter()
+                    .map(|t| self.sum(bound.clone(), t))
+                    .collect(),
+            ),
+            Expr::Sum(inner_bound, inner_body) => {
+                let mut merged = bound;
+                merged.extend(inner_bound);
+                self.sum(merged, *inner_body)
+            }
+            body => {
+                let factors = match body {
+                    Expr::Mul(factors) => factors,
+                    other => vec![other],
+                };
+                if self.options.contract_deltas {
+                    if let Some(contracted) = self.contract(&bound, &factors) {
+                        return contracted;
+                    }
+                }
+                self.hoist(bound, factors)
+            }
+        }
+    }
+
+    /// Σ_i f(i) δ[i, j] = f(j): replaces the summed index of a delta by its partner.
+    fn contract(&self, bound: &[Index], factors: &[Expr]) -> Option<Expr> {
+        let (position, gone, kept) =
+            factors
+                .iter()
+                .enumerate()
+                .find_map(|(at, factor)| match factor {
+                    Expr::Delta(a, b) if bound.contains(a) => Some((at, a.clone(), b.clone())),
+                    Expr::Delta(a, b) if bound.contains(b) => Some((at, b.clone(), a.clone())),
+                    _ => None,
+                })?;
+        let mut rest: Vec<Expr> = factors
+            .iter()
+            .enumerate()
+            .filter(|(at, _)| *at != position)
+            .map(|(_, factor)| factor.clone())
+            .collect();
+        let remaining: Vec<Index> = bound
+            .iter()
+            .filter(|index| **index != gone)
+            .cloned()
+            .collect();
+        // The kept index may share a name with a summed index; rename the summed one first.
+        let mut renames = Vec::new();
+        let mut taken = BTreeSet::new();
+        for factor in &rest {
+            factor.index_names(&mut taken);
+        }
+        taken.insert(kept.name.clone());
+        let mut remaining_renamed = Vec::new();
+        for index in remaining {
+            if index.name == kept.name {
+                let name: Arc<str> = fresh_name(BOUND_NAMES, &taken);
+                taken.insert(name.clone());
+                let renamed = Index {
+                    name,
+                    dim: index.dim.clone(),
+                };
+                renames.push((index, renamed.clone()));
+                remaining_renamed.push(renamed);
+            } else {
+                remaining_renamed.push(index);
+            }
+        }
+        renames.push((gone, kept));
+        rest = rest
+            .iter()
+            .map(|factor| rename_indices(factor, &renames))
+            .collect();
+        let body = self.run(&Expr::mul(rest));
+        Some(self.sum(remaining_renamed, body))
+    }
+
+    /// Moves factors that do not depend on the summed indices out of the sum. Numbers stay
+    /// inside, as in `Σ_i 2 (yhat[i] − y[i]) W2[i, j]`.
+    fn hoist(&self, mut bound: Vec<Index>, factors: Vec<Expr>) -> Expr {
+        let (inside, outside): (Vec<Expr>, Vec<Expr>) = factors.into_iter().partition(|factor| {
+            matches!(factor, Expr::Num(_)) || bound.iter().any(|i| factor.mentions(i))
+        });
+        bound.sort();
+        let summed = Expr::Sum(bound, Box::new(Expr::mul(inside)));
+        if outside.is_empty() {
+            return summed;
+        }
+        let mut all = outside;
+        all.push(summed);
+        self.mul(all)
+    }
+}
+
+fn delta(a: &Index, b: &Index) -> Expr {
+    if a == b {
+        Expr::one()
+    } else if a <= b {
+        Expr::Delta(a.clone(), b.clone())
+    } else {
+        Expr::Delta(b.clone(), a.clone())
+    }
+}
+
+/// Splits a simplified term into its numeric coefficient and the rest.
+fn split_coefficient(term: Expr) -> (Number, Expr) {
+    match term {
+        Expr::Num(n) => (n, Expr::one()),
+        Expr::Mul(mut factors) => match factors.first() {
+            Some(Expr::Num(n)) => {
+                let n = n.clone();
+                factors.remove(0);
+                (n, Expr::mul(factors))
+            }
+            _ => (Number::one(), Expr::Mul(factors)),
+        },
+        other => (Number::one(), other),
+    }
+}
+
+fn with_coefficient(coefficient: Number, rest: Expr) -> Expr {
+    if rest.is_one() {
+        return Expr::Num(coefficient);
+    }
+    if coefficient.is_one() {
+        return rest;
+    }
+    let mut factors = vec![Expr::Num(coefficient)];
+    match rest {
+        Expr::Mul(inner) => factors.extend(inner),
+        other => factors.push(other),
+    }
+    Expr::Mul(factors)
+}
+
+/// Renames summed indices canonically: in order of appearance, each takes the first name of
+/// [`BOUND_NAMES`] that clashes with no free index and no enclosing summed index. Two
+/// expressions that differ only in the names of summed indices become identical.
+pub fn canonical_names(expr: &Expr) -> Expr {
+    let mut current = expr.clone();
+    // Renaming can reorder factors, which can change the order of appearance; two rounds reach
+    // a fixed point for the shapes the engine produces, and a third costs little.
+    for _ in 0..3 {
+        let free: BTreeSet<Arc<str>> = current.free_indices().into_iter().map(|i| i.name).collect();
+        let renamed = resort(&rename_bound(&current, &free));
+        if renamed == current {
+            break;
+        }
+        current = renamed;
+    }
+    current
+}
+
+fn rename_bound(expr: &Expr, in_scope: &BTreeSet<Arc<str>>) -> Expr {
+    match expr {
+        Expr::Sum(bound, body) => {
+            let mut scope = in_scope.clone();
+            let mut map = Vec::new();
+            let mut new_bound = Vec::new();
+            // Names already used by the bound indices must stay available for renaming, so
+            // pick against the enclosing scope plus names chosen so far.
+            for index in bound {
+                let name = fresh_name(BOUND_NAMES, &scope);
+                scope.insert(name.clone());
+                let renamed = Index {
+                    name,
+                    dim: index.dim.clone(),
+                };
+                if renamed != *index {
+                    map.push((index.clone(), renamed.clone()));
+                }
+                new_bound.push(renamed);
+            }
+            let body = rename_indices(body, &map);
+            Expr::Sum(new_bound, Box::new(rename_bound(&body, &scope)))
+        }
+        Expr::Add(items) => Expr::Add(
+            items
+                .iter()
+                .map(|item| rename_bound(item, in_scope))
+                .collect(),
+        ),
+        Expr::Mul(items) => Expr::Mul(
+            items
+                .iter()
+                .map(|item| rename_bound(item, in_scope))
+                .collect(),
+        ),
+        Expr::Call(function, order, arg) => Expr::Call(
+            function.clone(),
+            *order,
+            Box::new(rename_bound(arg, in_scope)),
+        ),
+        Expr::Pow(base, exponent) => {
+            Expr::Pow(Box::new(rename_bound(base, in_scope)), exponent.clone())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Sorts the terms, factors and summed indices of an expression without other changes.
+pub fn resort(expr: &Expr) -> Expr {
+    match expr {
+        Expr::Add(items) => {
+            let mut items: Vec<Expr> = items.iter().map(resort).collect();
+            items.sort();
+            Expr::Add(items)
+        }
+        Expr::Mul(items) => {
+            let mut items: Vec<Expr> = items.iter().map(resort).collect();
+            // The coefficient stays in front.
+            let start = usize::from(matches!(items.first(), Some(Expr::Num(_))));
+            items[start..].sort();
+            Expr::Mul(items)
+        }
+        Expr::Sum(bound, body) => {
+            let mut bound = bound.clone();
+            bound.sort();
+            Expr::Sum(bound, Box::new(resort(body)))
+        }
+        Expr::Call(function, order, arg) => {
+            Expr::Call(function.clone(), *order, Box::new(resort(arg)))
+        }
+        Expr::Pow(base, exponent) => Expr::Pow(Box::new(resort(base)), exponent.clone()),
+        Expr::Delta(a, b) => delta(a, b),
+        other => other.clone(),
+    }
+}
+
+/// Simplifies and then names summed indices canonically.
+pub fn canonical(expr: &Expr) -> Expr {
+    canonical_names(&simplify(expr))
+}
+
+/// Whether a number is a negative rational, for printing a leading minus sign.
+pub fn is_negative(n: &Number) -> bool {
+    n.is_negative()
+}
+
+/// Converts an integer to an exact number.
+pub fn number(value: i64) -> Number {
+    Number::from_integer(BigInt::from(value))
+}

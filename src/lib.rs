@@ -1,0 +1,19 @@
+//! mlp: derive, check and compile the gradients of multi-layer perceptrons.
+//!
+//! This facade re-exports the crates of the workspace and offers [`load`], which parses, checks
+//! and differentiates a model in one call:
+//!
+//! ```
+//! let source = "dim I\ninput x[I]\nparam w[I]\nL = (sum_i w[i] * x[i])^2\n";
+//! let derivation = mlp::load(source).unwrap();
+//! let gradient = derivation.gradient("w").unwrap();
+//! assert_eq!(gradient.to_string(), "∂L/∂w[j] = 2 x[j] Σ_i w[i] x[i]");
+//! ```
+
+pub use mlp_grammar as grammar;
+pub use mlp_symbolic as symbolic;
+
+mod api;
+pub mod diagnostics;
+
+pub use api::{load, DerivationReport, GradientView, LoadError};
