@@ -201,6 +201,27 @@ impl Simplifier {
                     if let Some(contracted) = self.contract(&bound, &factors) {
                         return contracted;
                     }
+                    // Σ_l (A δ[i,l] + B δ[i,l]) x[l]: distribute the product over the addition so
+                    // that each term can contract its delta.
+                    let with_delta = factors.iter().position(|factor| match factor {
+                        Expr::Add(terms) => terms.iter().any(|term| has_bound_delta(term, &bound)),
+                        _ => false,
+                    });
+                    if let Some(position) = with_delta {
+                        let mut rest = factors;
+                        let Expr::Add(terms) = rest.remove(position) else {
+                            unreachable!("the position was found for an addition")
+                        };
+                        let distributed = terms
+                            .into_iter()
+                            .map(|term| {
+                                let mut product = rest.clone();
+                                product.push(term);
+                                self.sum(bound.clone(), self.mul(product))
+                            })
+                            .collect();
+                        return self.add(distributed);
+                    }
                 }
                 self.hoist(bound, factors)
             }
@@ -238,7 +259,7 @@ impl Simplifier {
         taken.insert(kept.name.clone());
         let mut remaining_renamed = Vec::new();
         for index in remaining {
-            if index.name == kept.name {
+            if index.name == kept.name && index != kept {
                 let name: Arc<str> = fresh_name(BOUND_NAMES, &taken);
                 taken.insert(name.clone());
                 let renamed = Index {
@@ -274,6 +295,16 @@ impl Simplifier {
         let mut all = outside;
         all.push(summed);
         self.mul(all)
+    }
+}
+
+/// Whether a term is, or has as a factor, a delta on one of the summed indices.
+fn has_bound_delta(term: &Expr, bound: &[Index]) -> bool {
+    let is_bound_delta =
+        |e: &Expr| matches!(e, Expr::Delta(a, b) if bound.contains(a) || bound.contains(b));
+    match term {
+        Expr::Mul(factors) => factors.iter().any(is_bound_delta),
+        other => is_bound_delta(other),
     }
 }
 
