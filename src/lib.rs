@@ -7,7 +7,7 @@
 //! let source = "dim I\ninput x[I]\nparam w[I]\nL = (sum_i w[i] * x[i])^2\n";
 //! let derivation = mlp::load(source).unwrap();
 //! let gradient = derivation.gradient("w").unwrap();
-//! assert_eq!(gradient.to_string(), "∂L/∂w[j] = 2 x[j] Σ_i w[i] x[i]");
+//! assert_eq!(gradient.to_string(), "∂L/∂w[j] = 2 (Σ_i w[i] x[i]) x[j]");
 //! ```
 
 pub use mlp_grammar as grammar;

@@ -65,11 +65,28 @@ enum Emit {
     Numpy,
 }
 
+/// Stack size of the thread that does the work. The parser bounds nesting, but a model's
+/// expressions are still walked recursively, and deep models nest one level per layer.
+const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Derive(args) => derive(&args),
-        Command::Check { file } => check(&file),
+    let worker = std::thread::Builder::new()
+        .stack_size(WORKER_STACK_BYTES)
+        .spawn(move || match cli.command {
+            Command::Derive(args) => derive(&args),
+            Command::Check { file } => check(&file),
+        });
+    let result = match worker.map(|handle| handle.join()) {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(Failure {
+            code: 101,
+            message: "error: internal error; please report it with the input file\n".into(),
+        }),
+        Err(error) => Err(Failure {
+            code: 2,
+            message: format!("error: cannot start a worker thread: {error}\n"),
+        }),
     };
     match result {
         Ok(output) => {

@@ -106,6 +106,8 @@ struct Checker {
     dims: Vec<DimInfo>,
     tensors: Vec<TensorInfo>,
     functions: Vec<Ident>,
+    /// Relations that refer to an undefined name or use a wrong number of indices.
+    named_wrongly: HashSet<String>,
 }
 
 impl Checker {
@@ -288,7 +290,11 @@ impl Checker {
             let mut uses = Vec::new();
             relation.body.walk(&mut |expr| uses.push(expr));
             for expr in uses {
+                let errors_before = self.diagnostics.len();
                 self.check_names_in(expr, &by_name);
+                if self.diagnostics.len() > errors_before {
+                    self.named_wrongly.insert(relation.name.name.clone());
+                }
                 if let ExprKind::Tensor { name, .. } = &expr.kind {
                     if let Some(&target) = position.get(name.name.as_str()) {
                         edges[at].push((target, name.span));
@@ -530,14 +536,25 @@ impl Checker {
         let mut reads_failed = false;
         relation.body.walk(&mut |expr| {
             if let ExprKind::Tensor { name, .. } = &expr.kind {
-                let is_relation =
-                    matches!(self.symbols.get(&name.name), Some((Symbol::Relation, _)));
-                if is_relation && !done.iter().any(|info| info.name() == name.name) {
-                    reads_failed = true;
-                }
+                let failed = match self.symbols.get(&name.name) {
+                    Some((Symbol::Relation, _)) => {
+                        !done.iter().any(|info| info.name() == name.name)
+                    }
+                    // A declared tensor whose shape failed to resolve.
+                    Some((Symbol::Tensor(_), _)) => {
+                        !self.tensors.iter().any(|t| t.name.name == name.name)
+                    }
+                    _ => false,
+                };
+                reads_failed |= failed;
             }
         });
-        if reads_failed {
+        // Ranges left unknown after another error in this relation are a consequence of it.
+        let errors_so_far = self.diagnostics.iter().filter(|d| d.is_error()).count();
+        if reads_failed
+            || errors_so_far > errors_before
+            || self.named_wrongly.contains(&relation.name.name)
+        {
             return None;
         }
         for binding in &scope.bindings {
@@ -673,6 +690,20 @@ impl Checker {
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 self.visit_indices(lhs, scope, stack, done);
+                if *op == BinaryOp::Div {
+                    match constant_value(rhs) {
+                        Ok(Some(value)) if value.is_zero() => self.error(
+                            Diagnostic::error(
+                                "mlp::expr::division_by_zero",
+                                "division by zero",
+                                rhs.span,
+                            )
+                            .with_label("this divisor is zero"),
+                        ),
+                        Err(diagnostic) => self.error(diagnostic),
+                        _ => {}
+                    }
+                }
                 if *op == BinaryOp::Pow {
                     match constant_value(rhs) {
                         Ok(Some(_)) => {}
@@ -824,7 +855,7 @@ impl Checker {
             self.error(
                 Diagnostic::error(
                     "mlp::index::free_mismatch",
-                    format!("the terms of this addition carry different free indices: {} and {}", names(&first_set), names(&set)),
+                    format!("the terms of this addition carry different free indices: {} in one, {} in another", names(&first_set), names(&set)),
                     term,
                 )
                 .with_label(format!("free indices: {}", names(&set)))
@@ -886,9 +917,10 @@ impl Checker {
                         name.span,
                     )
                     .with_label(format!(
-                        "`{}` has {} free indices",
+                        "`{}` has {} free {}",
                         name.name,
-                        relations[at].shape.len()
+                        relations[at].shape.len(),
+                        plural(relations[at].shape.len(), "index", "indices")
                     ))
                     .with_related(relations[at].relation.name.span, "defined here")
                     .with_help("sum the loss over its indices, for example `L = sum_i loss[i]`"),

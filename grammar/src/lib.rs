@@ -19,7 +19,7 @@ pub use ast::{BinaryOp, Expr, ExprKind, Ident, Program, Relation, Statement, Ten
 pub use check::{check, constant_value, BUILTIN_FUNCTIONS};
 pub use diagnostic::{has_errors, Diagnostic, Severity};
 pub use model::{CheckedModel, Dim, DimInfo, RelationInfo, TensorInfo};
-pub use parser::{parse, parse_expr, MAX_NESTING};
+pub use parser::{parse, parse_expr, MAX_NESTING, MAX_OPERATORS};
 pub use span::{line_column, Span};
 
 /// Parses and checks a model file.

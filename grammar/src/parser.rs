@@ -15,6 +15,10 @@ use crate::ast::{
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
 
+/// Expressions with more binary operators than this are rejected: the syntax tree nests one
+/// level per operator, and every pass over it recurses.
+pub const MAX_OPERATORS: usize = 2000;
+
 /// Nesting deeper than this (parentheses, brackets, chains of prefix operators or powers) is
 /// rejected before parsing, because the parser and every later pass recurse once per level.
 pub const MAX_NESTING: usize = 64;
@@ -280,7 +284,23 @@ fn lower_index_list(pair: Pair<'_, Rule>) -> Vec<Ident> {
 fn check_operator_chains(pairs: &Pairs<'_, Rule>) -> Result<(), Diagnostic> {
     let mut prefix_run = 0usize;
     let mut power_run = 0usize;
+    let mut operators = 0usize;
     for pair in pairs.clone() {
+        if matches!(
+            pair.as_rule(),
+            Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::pow
+        ) {
+            operators += 1;
+            if operators > MAX_OPERATORS {
+                return Err(Diagnostic::error(
+                    "mlp::syntax::too_long",
+                    format!("the expression has more than {MAX_OPERATORS} operators"),
+                    pair.as_span().into(),
+                )
+                .with_label("the limit is reached here")
+                .with_help("split the expression into several relations"));
+            }
+        }
         match pair.as_rule() {
             Rule::neg | Rule::sum => prefix_run += 1,
             Rule::pow => power_run += 1,
