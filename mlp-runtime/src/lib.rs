@@ -2,6 +2,8 @@
 //! implement, optimizers, losses, initialization, CSV data, the training loop, gradient checks
 //! and checkpoints.
 
+pub mod data;
+pub mod init;
 pub mod loss;
 pub mod model;
 pub mod optim;
