@@ -3,12 +3,14 @@
 //! and checkpoints.
 
 pub mod data;
+pub mod gradient_check;
 pub mod init;
 pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod reference;
 pub mod scalar;
+pub mod train;
 
 pub use model::{Model, ParamInfo, ParamSpec};
 pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
