@@ -2,6 +2,7 @@
 //! implement, optimizers, losses, initialization, CSV data, the training loop, gradient checks
 //! and checkpoints.
 
+pub mod checkpoint;
 pub mod data;
 pub mod gradient_check;
 pub mod init;
