@@ -43,7 +43,7 @@ pub enum CheckpointError {
     /// Reading, writing or renaming a file failed.
     #[error("failed to {action} {}: {source}", path.display())]
     Io {
-        /// What was attempted, for example "write".
+        /// Failed operation, for example "write".
         action: &'static str,
         /// File involved.
         path: PathBuf,
@@ -90,7 +90,8 @@ pub enum CheckpointError {
     },
     /// A checkpoint tensor has another name than the model's tensor at the same position.
     #[error(
-        "checkpoint {} has parameter {found:?} at position {position} where the model has {expected:?}",
+        "checkpoint {} has parameter {found:?} at position {position} where the model has \
+         {expected:?}",
         path.display()
     )]
     NameMismatch {
@@ -121,7 +122,8 @@ pub enum CheckpointError {
     },
     /// A checkpoint tensor's value count does not match its declared shape.
     #[error(
-        "parameter {name:?} in checkpoint {} has {found} values but its shape {shape:?} needs {expected}",
+        "parameter {name:?} in checkpoint {} has {found} values but its shape {shape:?} needs \
+         {expected}",
         path.display()
     )]
     ValueCount {
@@ -266,9 +268,9 @@ pub fn read(path: impl AsRef<Path>) -> Result<Checkpoint, CheckpointError> {
 ///
 /// # Errors
 ///
-/// Returns [`CheckpointError`] if the file cannot be read or parsed, has another format
-/// version, or differs from the model in the number, names or shapes of its parameters; the
-/// error names the parameter and both shapes.
+/// Returns [`CheckpointError`] if the file cannot be read or parsed or has another format
+/// version. It also returns one if the checkpoint differs from the model in the number, names
+/// or shapes of its parameters, and then the error names the parameter and both shapes.
 pub fn load<M: Model>(model: &mut M, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
     let path = path.as_ref();
     let checkpoint = read(path)?;

@@ -100,7 +100,7 @@ pub enum DataError {
     },
 }
 
-/// How a target column is read from a CSV file.
+/// Target column of a CSV file and its encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetColumn {
     /// A numeric column used as one target value.
@@ -288,8 +288,8 @@ impl Dataset {
 /// # Errors
 ///
 /// Returns a [`DataError`] if the file cannot be opened or parsed, a target column is missing,
-/// or an input or numeric target field is not a finite number; the error names the row and
-/// column.
+/// or an input or numeric target field is not a finite number. A bad field's error names the
+/// row and column.
 pub fn load_csv(path: impl AsRef<Path>, targets: &[TargetColumn]) -> Result<Dataset, DataError> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|source| DataError::Open {
@@ -374,8 +374,8 @@ pub fn read_csv(
         }
     };
 
-    // Numeric fields are parsed in the first pass; class labels are kept as text until all
-    // rows are read, because the one-hot width depends on the set of classes.
+    // Class labels are kept as text until all rows are read, because the one-hot width
+    // depends on the set of classes. Numeric fields are parsed right away.
     let mut inputs = Vec::new();
     let mut numeric_targets: Vec<f64> = Vec::new();
     let mut labels: Vec<Vec<String>> = vec![Vec::new(); targets.len()];

@@ -133,8 +133,8 @@ pub enum GradientCheckError {
 /// Compares the gradient from [`Model::backward`] with central finite differences of the summed
 /// loss over a batch, for every parameter entry or a seeded sample of them.
 ///
-/// The model must compute in `f64`, because finite differences in `f32` lose most digits;
-/// generated models are generic over the scalar so a test can instantiate them in `f64`. A
+/// The model must compute in `f64`, because finite differences in `f32` lose most digits.
+/// Generated models are generic over the scalar, so a test can instantiate them in `f64`. A
 /// ReLU whose input lies within `epsilon` of zero makes the numeric gradient wrong near the
 /// kink, so use random inputs and parameters. The parameters are restored exactly afterwards.
 ///

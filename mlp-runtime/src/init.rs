@@ -50,7 +50,8 @@ pub fn initialize<M: Model>(model: &mut M, scheme: Init, seed: u64) {
         match scheme {
             Init::HeNormal => {
                 let std_dev = (2.0 / fan_in as f64).sqrt();
-                // std_dev is finite and positive here, so Normal::new cannot fail.
+                // fan_in > 0 (checked above) makes std_dev finite and positive, so
+                // Normal::new returns Ok.
                 if let Ok(normal) = Normal::new(0.0, std_dev) {
                     fill_from(values, &normal, &mut rng);
                 }

@@ -11,8 +11,8 @@
 //!   runtime identifies tensors by their position in that order, so optimizers, checkpoints and
 //!   gradient checks work on any model.
 //! - **Shape convention.** A weight tensor that maps `in` inputs to `out` outputs has shape
-//!   `[out, in]` (a field `w: [[T; IN]; OUT]`); a tensor of rank 1 is a bias. The initializers
-//!   in [`crate::init`] derive fan-in and fan-out from this convention.
+//!   `[out, in]`, as in a field `w: [[T; IN]; OUT]`. A tensor of rank 1 is a bias. The
+//!   initializers in [`crate::init`] derive fan-in and fan-out from this convention.
 //! - **No allocation in a step.** `Tape` and `Gradients` are created once with `Default` and
 //!   reused, so `forward`, `backward`, `zero_gradients` and `update` must not allocate.
 //!
@@ -41,7 +41,8 @@
 //!     }
 //!     fn update(&mut self, grads: &NetGradients<T>,
 //!               mut visit: impl FnMut(ParamInfo<'_>, &mut [T], &[T])) {
-//!         visit(ParamInfo::new("w1", &[H, I]), self.w1.as_flattened_mut(), grads.w1.as_flattened());
+//!         let w1 = ParamInfo::new("w1", &[H, I]);
+//!         visit(w1, self.w1.as_flattened_mut(), grads.w1.as_flattened());
 //!         // ... b1, w2, b2 in the same order
 //!     }
 //!     // forward, predict, output, backward and the gradient visitors likewise.
@@ -103,8 +104,8 @@ impl ParamSpec {
 
 /// A trainable model with a hand-written or generated forward and backward pass.
 ///
-/// The loss is that of one sample; a mini-batch step sums the per-sample gradients (because
-/// [`Model::backward`] accumulates) and the trainer scales the sum by `1 / batch_size` before
+/// The loss is that of one sample. A mini-batch step sums the per-sample gradients, because
+/// [`Model::backward`] accumulates, and the trainer scales the sum by `1 / batch_size` before
 /// the optimizer step. See the [module documentation](self) for the slice and shape conventions
 /// and an implementation sketch.
 pub trait Model {
