@@ -204,9 +204,12 @@ pub fn save<M: Model>(model: &M, path: impl AsRef<Path>) -> Result<(), Checkpoin
             source,
         })
     });
-    if result.is_err() {
+    match result {
+        Ok(()) => sync_parent_directory(path),
         // Best effort: the temporary file may not exist if creating it failed.
-        let _ = fs::remove_file(&temporary);
+        Err(_) => {
+            let _ = fs::remove_file(&temporary);
+        }
     }
     result
 }
@@ -240,6 +243,19 @@ fn write_json(checkpoint: &Checkpoint, path: &Path) -> Result<(), CheckpointErro
         .into_inner()
         .map_err(|error| io_error("write")(error.into_error()))?;
     file.sync_all().map_err(io_error("sync"))
+}
+
+/// Flushes the directory entry of a rename to disk, so the new name survives a power loss.
+/// Failure is ignored, because some platforms cannot open a directory as a file and the file's
+/// contents are already synced.
+fn sync_parent_directory(path: &Path) {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if let Ok(directory) = File::open(parent) {
+        let _ = directory.sync_all();
+    }
 }
 
 /// Reads a checkpoint file without checking it against a model.

@@ -132,26 +132,28 @@ impl<T: Scalar, const I: usize, const H: usize, const O: usize> Model for TwoLay
     }
 
     fn backward(&self, tape: &Self::Tape, grads: &mut Self::Gradients) {
-        // Output layer: dL/dW2[o][j] = dy[o] h[j], dL/db2[o] = dy[o].
-        for ((grad_row, grad_b), &dy) in grads.w2.iter_mut().zip(&mut grads.b2).zip(&tape.dloss_dy)
-        {
+        // Output layer: dL/dW2[o][j] = dy[o] h[j] and dL/db2[o] = dy[o]. The same pass over the
+        // rows of W2 accumulates dL/dh[j] = Σ_o W2[o][j] dy[o] in row order, which reads W2
+        // contiguously. The stack array keeps the step free of heap allocation.
+        let mut dloss_dh = [T::zero(); H];
+        let output_rows = grads.w2.iter_mut().zip(&mut grads.b2).zip(&self.w2);
+        for (((grad_row, grad_b), row), &dy) in output_rows.zip(&tape.dloss_dy) {
             *grad_b += dy;
-            for (g, &h) in grad_row.iter_mut().zip(&tape.h) {
+            let entries = grad_row.iter_mut().zip(&mut dloss_dh).zip(row).zip(&tape.h);
+            for (((g, dh), &w), &h) in entries {
                 *g += dy * h;
+                *dh += w * dy;
             }
         }
-        // Hidden layer: dL/dz1[j] = relu'(z1[j]) Σ_o W2[o][j] dy[o], then as above with x.
-        for j in 0..H {
-            if tape.h[j] <= T::zero() {
+        // Hidden layer: dL/dz1[j] = relu'(z1[j]) dL/dh[j], with relu' = 1 exactly where h > 0.
+        let hidden_rows = grads.w1.iter_mut().zip(&mut grads.b1);
+        for (((grad_row, grad_b), &dh), &h) in hidden_rows.zip(&dloss_dh).zip(&tape.h) {
+            if h <= T::zero() {
                 continue;
             }
-            let mut dz = T::zero();
-            for (row, &dy) in self.w2.iter().zip(&tape.dloss_dy) {
-                dz += row[j] * dy;
-            }
-            grads.b1[j] += dz;
-            for (g, &x) in grads.w1[j].iter_mut().zip(&tape.x) {
-                *g += dz * x;
+            *grad_b += dh;
+            for (g, &x) in grad_row.iter_mut().zip(&tape.x) {
+                *g += dh * x;
             }
         }
     }
@@ -204,5 +206,96 @@ impl<T: Scalar, const I: usize, const H: usize, const O: usize> Model for TwoLay
             grads.w2.as_flattened(),
         );
         visit(ParamInfo::new("b2", &[O]), &mut self.b2, &grads.b2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::{initialize, Init};
+
+    type Net = TwoLayerMlp<f64, 3, 4, 2>;
+
+    fn model() -> Net {
+        let mut model = Net::default();
+        initialize(&mut model, Init::XavierUniform, 4);
+        model.b1 = [0.1, -0.1, 0.2, 0.0];
+        model
+    }
+
+    #[test]
+    fn forward_matches_hand_computation() {
+        let mut model = Net::default();
+        model.w1[0] = [1.0, 2.0, 3.0];
+        model.w1[1] = [-1.0, 0.0, 0.0];
+        model.b1 = [0.5, 0.0, 0.0, 0.0];
+        model.w2[0] = [2.0, 5.0, 0.0, 0.0];
+        model.b2 = [1.0, -1.0];
+        let mut tape = <Net as Model>::Tape::default();
+        // h = relu([0.5 + 1 + 2 + 3, -1, 0, 0]) = [6.5, 0, 0, 0], y = [2 * 6.5 + 1, -1].
+        let loss = model.forward(&[1.0, 1.0, 1.0], &[10.0, 0.0], &mut tape);
+        assert_eq!(Net::output(&tape), [14.0, -1.0]);
+        assert_eq!(loss, (16.0 + 1.0) / 2.0);
+    }
+
+    #[test]
+    fn predict_matches_forward_output() {
+        let model = model();
+        let mut tape = <Net as Model>::Tape::default();
+        model.forward(&[0.3, -0.2, 0.9], &[1.0, 0.0], &mut tape);
+        let from_forward = Net::output(&tape).to_vec();
+        let mut tape = <Net as Model>::Tape::default();
+        model.predict(&[0.3, -0.2, 0.9], &mut tape);
+        assert_eq!(Net::output(&tape), from_forward);
+    }
+
+    #[test]
+    fn backward_accumulates_and_zeroes() {
+        let model = model();
+        let mut tape = <Net as Model>::Tape::default();
+        let mut once = <Net as Model>::Gradients::default();
+        model.forward(&[0.3, -0.2, 0.9], &[1.0, 0.0], &mut tape);
+        model.backward(&tape, &mut once);
+        let mut twice = once.clone();
+        model.backward(&tape, &mut twice);
+        for (a, b) in once.w1.as_flattened().iter().zip(twice.w1.as_flattened()) {
+            assert_eq!(2.0 * a, *b);
+        }
+        assert_eq!(twice.b2, [2.0 * once.b2[0], 2.0 * once.b2[1]]);
+        assert!(
+            once.b2.iter().any(|&g| g != 0.0),
+            "gradient is zero: {once:?}"
+        );
+        Net::zero_gradients(&mut twice);
+        assert_eq!(twice, <Net as Model>::Gradients::default());
+    }
+
+    #[test]
+    fn batch_sums_samples() {
+        let model = model();
+        let inputs = [0.3, -0.2, 0.9, -0.5, 0.4, 0.1];
+        let targets = [1.0, 0.0, -1.0, 0.5];
+        let mut tape = <Net as Model>::Tape::default();
+        let mut batch = <Net as Model>::Gradients::default();
+        let batch_loss = model.forward_backward_batch(&inputs, &targets, &mut tape, &mut batch);
+        let mut single = <Net as Model>::Gradients::default();
+        let mut single_loss = 0.0;
+        for (input, target) in inputs.chunks(3).zip(targets.chunks(2)) {
+            single_loss += model.forward(input, target, &mut tape);
+            model.backward(&tape, &mut single);
+        }
+        assert_eq!(batch_loss, single_loss);
+        assert_eq!(batch, single);
+        assert_eq!(model.batch_loss(&inputs, &targets, &mut tape), single_loss);
+    }
+
+    #[test]
+    fn param_specs_follow_out_in() {
+        let specs = model().param_specs();
+        let names: Vec<_> = specs.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["w1", "b1", "w2", "b2"]);
+        assert_eq!(specs[0].shape, [4, 3]);
+        assert_eq!(specs[2].shape, [2, 4]);
+        assert_eq!(model().param_count(), 12 + 4 + 8 + 2);
     }
 }
