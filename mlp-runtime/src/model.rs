@@ -123,9 +123,13 @@ pub trait Model {
     type Gradients: Default;
 
     /// Length of one sample's input slice: all input tensors flattened and concatenated.
+    ///
+    /// It must be at least 1, because the batched default methods split rows by it.
     const INPUT_LEN: usize;
 
     /// Length of one sample's target slice: all target tensors flattened and concatenated.
+    ///
+    /// It must be at least 1, because the batched default methods split rows by it.
     const TARGET_LEN: usize;
 
     /// Length of the prediction returned by [`Model::output`]: the output relation, flattened.
