@@ -61,8 +61,29 @@ impl Derivation {
     }
 }
 
-/// Derives every adjoint and parameter gradient of the model's loss.
+/// What [`derive_with`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeriveOptions {
+    /// Also substitute the adjoints into closed formulas. The recurrences alone take time
+    /// linear in depth; the closed formulas of a depth-`D` chain nest `D` sums deep, so building
+    /// all of them grows faster than their total size (see BENCHMARKS.md).
+    pub expand: bool,
+}
+
+impl Default for DeriveOptions {
+    fn default() -> Self {
+        DeriveOptions { expand: true }
+    }
+}
+
+/// Derives every adjoint and parameter gradient of the model's loss, with closed formulas.
 pub fn derive(model: &Model) -> Derivation {
+    derive_with(model, DeriveOptions::default())
+}
+
+/// Derives every adjoint and parameter gradient of the model's loss. Without
+/// [`DeriveOptions::expand`], each derivative's `expanded` field repeats its recurrence.
+pub fn derive_with(model: &Model, options: DeriveOptions) -> Derivation {
     let loss = model.loss();
     let loss_name: Arc<str> = loss.lhs.name.clone();
     let live = live_relations(model);
@@ -74,7 +95,7 @@ pub fn derive(model: &Model) -> Derivation {
             continue;
         }
         let wrt = gradient_element(&relation.lhs.name, &relation.shape());
-        let derivative = derive_one(model, &live, &wrt, &expanded);
+        let derivative = derive_one(model, &live, &wrt, &expanded, options);
         expanded.insert(
             wrt.name.clone(),
             (wrt.indices.clone(), derivative.expanded.clone()),
@@ -89,6 +110,7 @@ pub fn derive(model: &Model) -> Derivation {
                 &live,
                 &gradient_element(&param.name, &param.shape),
                 &expanded,
+                options,
             )
         })
         .collect();
@@ -146,6 +168,7 @@ fn derive_one(
     live: &BTreeSet<Arc<str>>,
     wrt: &Element,
     expanded: &HashMap<Arc<str>, (Vec<Index>, Expr)>,
+    options: DeriveOptions,
 ) -> Derivative {
     let loss_name = model.loss().lhs.name.clone();
     let wrt_names: BTreeSet<Arc<str>> = wrt.indices.iter().map(|i| i.name.clone()).collect();
@@ -199,11 +222,15 @@ fn derive_one(
     let collected = canonical_names(&local);
     let recurrence = canonical(&local);
 
-    let mut substituted = recurrence.clone();
-    for (name, (params, formula)) in expanded {
-        substituted = substitute(&substituted, Target::Adjoint, name, params, formula);
-    }
-    let expanded_formula = canonical(&substituted);
+    let expanded_formula = if options.expand {
+        let mut substituted = recurrence.clone();
+        for (name, (params, formula)) in expanded {
+            substituted = substitute(&substituted, Target::Adjoint, name, params, formula);
+        }
+        canonical(&substituted)
+    } else {
+        recurrence.clone()
+    };
 
     let what = describe(wrt);
     let mut steps = vec![

@@ -12,7 +12,7 @@ pub mod simplify;
 pub mod substitute;
 
 pub use expr::{Builtin, Dim, Element, Expr, Function, Index, Number};
-pub use gradient::{derive, Derivation, Derivative, Step};
+pub use gradient::{derive, derive_with, Derivation, Derivative, DeriveOptions, Step};
 pub use model::{LowerError, Model, RelationDef, TensorSpec};
 pub use render::{render, Format};
 pub use simplify::{canonical, simplify};
