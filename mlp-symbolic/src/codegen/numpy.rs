@@ -310,8 +310,13 @@ def _read_tensors(params, inputs):
             )
         for axis, (dim, size) in enumerate(zip(shape, value.shape)):
             if isinstance(dim, int):
-                expected, origin = dim, "the literal size in its declaration"
-            elif dim in dims:
+                if size != dim:
+                    raise ValueError(
+                        f"axis {axis} of {role} {name!r} has size {size}, but its declaration "
+                        f"gives size {dim}"
+                    )
+                continue
+            if dim in dims:
                 expected, origin = dims[dim], origins[dim]
             else:
                 dims[dim] = size
@@ -621,7 +626,17 @@ impl ExprEmitter {
         let mut coefficient = Number::one();
         let mut scalars: Vec<Code> = Vec::new();
         let mut arrays: Vec<Code> = Vec::new();
-        for factor in factors {
+        // Relation bodies come unsimplified, so a product may nest products: flatten them into
+        // one einsum.
+        let mut flat: Vec<&Expr> = Vec::new();
+        let mut pending: Vec<&Expr> = factors.iter().rev().collect();
+        while let Some(factor) = pending.pop() {
+            match factor {
+                Expr::Mul(inner) => pending.extend(inner.iter().rev()),
+                other => flat.push(other),
+            }
+        }
+        for factor in flat {
             if let Expr::Num(n) = factor {
                 coefficient *= n;
                 continue;
