@@ -16,7 +16,7 @@ use crate::expr::{Builtin, Dim, Element, Expr, Function, Index, Number};
 use crate::gradient::Derivation;
 use crate::render::{render, render_derivative_of, render_element, Format};
 
-/// Why a derivation could not be written as numpy code.
+/// A reason a derivation cannot be written as numpy code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmitError {
     /// An expression uses more distinct indices than einsum has subscript letters.
@@ -51,7 +51,8 @@ const LETTERS: &str = "ijklmnopqrstuvwxyzabcdefghABCDEFGHIJKLMNOPQRSTUVWXYZ";
 ///
 /// # Errors
 ///
-/// Fails if an expression needs more than 52 einsum letters or cannot be evaluated.
+/// Fails if an expression needs more than 52 einsum letters, contains an unevaluated partial
+/// derivative, or has a free index that its left side lacks.
 pub fn emit(derivation: &Derivation, source_name: &str) -> Result<String, EmitError> {
     let model = &derivation.model;
     let mut out = String::new();
@@ -626,17 +627,7 @@ impl ExprEmitter {
         let mut coefficient = Number::one();
         let mut scalars: Vec<Code> = Vec::new();
         let mut arrays: Vec<Code> = Vec::new();
-        // Relation bodies come unsimplified, so a product may nest products: flatten them into
-        // one einsum.
-        let mut flat: Vec<&Expr> = Vec::new();
-        let mut pending: Vec<&Expr> = factors.iter().rev().collect();
-        while let Some(factor) = pending.pop() {
-            match factor {
-                Expr::Mul(inner) => pending.extend(inner.iter().rev()),
-                other => flat.push(other),
-            }
-        }
-        for factor in flat {
+        for factor in flatten_product(factors) {
             if let Expr::Num(n) = factor {
                 coefficient *= n;
                 continue;
@@ -737,6 +728,20 @@ impl ExprEmitter {
             }
         }
     }
+}
+
+/// Lists the factors of a product with nested products spliced in, so that they go through one
+/// einsum. Relation bodies are not simplified, so `Σ_i (a[i] b[i]) c` nests a product.
+fn flatten_product(factors: &[Expr]) -> Vec<&Expr> {
+    let mut flat = Vec::new();
+    let mut pending: Vec<&Expr> = factors.iter().rev().collect();
+    while let Some(factor) = pending.pop() {
+        match factor {
+            Expr::Mul(inner) => pending.extend(inner.iter().rev()),
+            other => flat.push(other),
+        }
+    }
+    flat
 }
 
 /// Puts `axes` in the order of `order` when both list the same indices.
@@ -896,4 +901,103 @@ fn python_docstring_text(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(name: &str) -> Index {
+        Index::new(name, Dim::Named("N".into()))
+    }
+
+    fn tensor(name: &str, indices: &[&str]) -> Expr {
+        Expr::tensor(name, indices.iter().map(|i| index(i)).collect())
+    }
+
+    fn numbered_indices(count: usize) -> Vec<Index> {
+        (0..count)
+            .map(|n| Index::new(&format!("i{n}"), Dim::Fixed(2)))
+            .collect()
+    }
+
+    #[test]
+    fn fifty_two_indices_fit() {
+        let indices = numbered_indices(52);
+        let expr = Expr::Tensor(Element::new("A", indices.clone()));
+        assert_eq!(
+            emit_assignment(&expr, &indices, "A").as_deref(),
+            Ok("v[\"A\"]")
+        );
+    }
+
+    #[test]
+    fn fifty_three_indices_rejected() {
+        let indices = numbered_indices(53);
+        let expr = Expr::Tensor(Element::new("A", indices.clone()));
+        assert_eq!(
+            emit_assignment(&expr, &indices, "A"),
+            Err(EmitError::TooManyIndices {
+                target: "A".into(),
+                count: 53
+            })
+        );
+    }
+
+    #[test]
+    fn repeated_index_takes_diagonal() {
+        let expr = tensor("A", &["j", "j"]);
+        assert_eq!(
+            emit_assignment(&expr, &[index("j")], "a").as_deref(),
+            Ok("np.einsum(\"jj->j\", v[\"A\"])")
+        );
+    }
+
+    #[test]
+    fn transposed_term_is_aligned() {
+        let expr = Expr::Add(vec![tensor("A", &["j", "k"]), tensor("B", &["k", "j"])]);
+        assert_eq!(
+            emit_assignment(&expr, &[index("j"), index("k")], "C").as_deref(),
+            Ok("v[\"A\"] + _align(v[\"B\"], \"kj\", \"jk\")")
+        );
+    }
+
+    #[test]
+    fn sum_over_absent_index_multiplies_size() {
+        let expr = Expr::Sum(vec![index("i")], Box::new(tensor("x", &["j"])));
+        assert_eq!(
+            emit_assignment(&expr, &[index("j")], "y").as_deref(),
+            Ok("d[\"N\"] * v[\"x\"]")
+        );
+    }
+
+    #[test]
+    fn constant_is_broadcast_to_shape() {
+        assert_eq!(
+            emit_assignment(&Expr::int(-2), &[index("j")], "c").as_deref(),
+            Ok("_broadcast(-2, (d[\"N\"],))")
+        );
+    }
+
+    #[test]
+    fn partial_derivative_rejected() {
+        let pair = (Element::new("a", vec![]), Element::new("b", vec![]));
+        let expr = Expr::Partial(Box::new(pair));
+        assert_eq!(
+            emit_assignment(&expr, &[], "L"),
+            Err(EmitError::Partial { target: "L".into() })
+        );
+    }
+
+    #[test]
+    fn unbound_free_index_rejected() {
+        let expr = tensor("x", &["l"]);
+        assert_eq!(
+            emit_assignment(&expr, &[index("j")], "y"),
+            Err(EmitError::UnboundIndex {
+                target: "y".into(),
+                index: "l".into()
+            })
+        );
+    }
 }
