@@ -47,8 +47,8 @@ struct DeriveArgs {
     /// Print the backprop recurrence: each adjoint, then each gradient in terms of them.
     #[arg(long, conflicts_with = "emit")]
     adjoints: bool,
-    /// Print code instead of formulas.
-    #[arg(long, value_enum)]
+    /// Print code instead of formulas: every gradient, so `--wrt` does not apply.
+    #[arg(long, value_enum, conflicts_with = "wrt")]
     emit: Option<Emit>,
 }
 
@@ -173,10 +173,13 @@ fn derive(args: &DeriveArgs) -> Result<String, Failure> {
     }
     let keep = |name: &str| args.wrt.as_deref().is_none_or(|wrt| wrt == name);
     if let Some(Emit::Numpy) = args.emit {
-        return Err(Failure {
-            code: 2,
-            message: "error: numpy emission is not available in this build\n".into(),
-        });
+        let source_name = args.file.display().to_string();
+        return mlp::symbolic::codegen::numpy::emit(&report.derivation, &source_name).map_err(
+            |error| Failure {
+                code: 1,
+                message: format!("error: cannot emit numpy code: {error}\n"),
+            },
+        );
     }
     let mut out = String::new();
     if args.steps {

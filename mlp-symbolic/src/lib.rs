@@ -3,6 +3,7 @@
 //! canonical form, reverse accumulation of adjoints, evaluation in f64, and rendering.
 
 pub mod chain_rule;
+pub mod codegen;
 pub mod eval;
 pub mod expr;
 pub mod gradient;

@@ -250,7 +250,8 @@ impl Simplifier {
             .filter(|index| **index != gone)
             .cloned()
             .collect();
-        // The kept index may share a name with a summed index; rename the summed one first.
+        // A summed index named like the kept index is renamed first, unless it is the kept index
+        // itself, as in `Σ_{i,l} δ[i,l] ...`.
         let mut renames = Vec::new();
         let mut taken = BTreeSet::new();
         for factor in &rest {
@@ -456,4 +457,31 @@ pub fn is_negative(n: &Number) -> bool {
 /// Converts an integer to an exact number.
 pub fn number(value: i64) -> Number {
     Number::from_integer(BigInt::from(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::{Dim, Element};
+
+    #[test]
+    fn contraction_of_delta_between_summed_indices() {
+        // Σ_{i,l} A[i,l] δ[i,l] δ[j,l] = A[j,j]
+        let dim = Dim::Named("I".into());
+        let (i, j, l) = (
+            Index::new("i", dim.clone()),
+            Index::new("j", dim.clone()),
+            Index::new("l", dim),
+        );
+        let expr = Expr::Sum(
+            vec![i.clone(), l.clone()],
+            Box::new(Expr::Mul(vec![
+                Expr::Adjoint(Element::new("A", vec![i.clone(), l.clone()])),
+                Expr::Delta(i, l.clone()),
+                Expr::Delta(j.clone(), l),
+            ])),
+        );
+        let expected = Expr::Adjoint(Element::new("A", vec![j.clone(), j]));
+        assert_eq!(canonical(&expr), expected);
+    }
 }

@@ -1,0 +1,3 @@
+//! Code generation: a derivation written out as a program in another language.
+
+pub mod numpy;
