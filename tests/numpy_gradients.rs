@@ -107,6 +107,7 @@ fn explicit_deltas_gradients_match() {
 #[test]
 fn scalar_tensors_gradients_match() {
     check_gradients("tests/models/scalar.mlp");
+    check_gradients("tests/numpy/scalar_second_derivative.mlp");
 }
 
 #[test]
@@ -282,7 +283,7 @@ fn declared_dim_size_is_checked() {
 #[test]
 fn missing_derivative_raises_value_error() {
     let output = run_snippet(
-        "tests/models/scalar.mlp",
+        "tests/numpy/scalar_second_derivative.mlp",
         "missing-fn",
         "m.gradients({\"w\": np.ones(2), \"c\": 0.5}, {\"x\": np.ones(2), \"t\": 1.0, \
          \"y\": 0.0}, {\"f\": np.tanh, \"f_prime\": np.cos})",
@@ -296,7 +297,7 @@ fn missing_derivative_raises_value_error() {
 #[test]
 fn missing_tensor_raises_value_error() {
     let output = run_snippet(
-        "tests/models/scalar.mlp",
+        "tests/numpy/scalar_second_derivative.mlp",
         "missing-tensor",
         "m.forward({\"w\": np.ones(2)}, {\"x\": np.ones(2), \"t\": 1.0, \"y\": 0.0}, \
          {\"f\": np.tanh, \"f_prime\": np.cos})",
