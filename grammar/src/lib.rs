@@ -13,12 +13,16 @@ pub mod check;
 pub mod diagnostic;
 pub mod model;
 pub mod parser;
+pub mod render;
 pub mod span;
 
-pub use ast::{BinaryOp, Expr, ExprKind, Ident, Program, Relation, Statement, TensorRole};
+pub use ast::{
+    BinaryOp, Claim, Derivation, Expr, ExprKind, Ident, Program, Relation, Statement, Step,
+    TensorRef, TensorRole,
+};
 pub use check::{check, constant_value, BUILTIN_FUNCTIONS};
 pub use diagnostic::{has_errors, Diagnostic, Severity};
-pub use model::{CheckedModel, Dim, DimInfo, RelationInfo, TensorInfo};
+pub use model::{CheckedModel, ClaimInfo, DerivationInfo, Dim, DimInfo, RelationInfo, TensorInfo};
 pub use parser::{parse, parse_expr, MAX_NESTING};
 pub use span::{line_column, Span};
 
