@@ -11,6 +11,8 @@
 pub mod ast;
 pub mod check;
 pub mod diagnostic;
+pub mod latex;
+pub mod markdown;
 pub mod model;
 pub mod parser;
 pub mod render;
@@ -22,6 +24,7 @@ pub use ast::{
 };
 pub use check::{check, constant_value, BUILTIN_FUNCTIONS};
 pub use diagnostic::{has_errors, Diagnostic, Severity};
+pub use latex::{check_markdown, read_markdown, BlockKind, MarkdownDocument, MathBlock};
 pub use model::{CheckedModel, ClaimInfo, DerivationInfo, Dim, DimInfo, RelationInfo, TensorInfo};
 pub use parser::{parse, parse_expr, MAX_NESTING};
 pub use span::{line_column, Span};

@@ -456,7 +456,7 @@ fn lower_primary(pair: Pair<'_, Rule>) -> Result<Expr, Diagnostic> {
 }
 
 /// Reads a decimal literal as an exact rational: `0.1` is exactly 1/10.
-fn parse_number(text: &str, span: Span) -> Result<BigRational, Diagnostic> {
+pub(crate) fn parse_number(text: &str, span: Span) -> Result<BigRational, Diagnostic> {
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),
