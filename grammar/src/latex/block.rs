@@ -70,6 +70,8 @@ enum RowKind<'t> {
     Start,
     Continuation,
     Unrecognized(&'t [Token], String),
+    /// A left side that is a symbol with indices but has an error, such as an index collision.
+    Invalid(Diagnostic),
 }
 
 /// Reads one display block. Problems are appended to `diagnostics`.
@@ -233,6 +235,10 @@ fn build(
                     );
                 }
             },
+            RowKind::Invalid(diagnostic) => {
+                current = None;
+                diagnostics.push(diagnostic);
+            }
             RowKind::Unrecognized(tokens, reason) => {
                 current = None;
                 let span = tokens_span(tokens).unwrap_or(end);
@@ -305,6 +311,9 @@ fn classify<'t>(parts: &[Part<'t>], end: Span, context: &mut Context) -> RowKind
     }
     match parse_element(lhs, end, context) {
         Ok(element) => RowKind::Relation(element),
+        Err(diagnostic) if diagnostic.code == "mlp::latex::index_collision" => {
+            RowKind::Invalid(diagnostic)
+        }
         Err(diagnostic) => RowKind::Unrecognized(lhs, diagnostic.message),
     }
 }

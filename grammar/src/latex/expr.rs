@@ -890,7 +890,11 @@ impl<'a> ExprParser<'a> {
             span: self.since(start),
         };
         // `\bigg\vert_{x = a}` right after the fraction evaluates it at a point.
-        let bar_at = usize::from(self.peek().is_some_and(is_size));
+        // `\right|` belongs to an enclosing `\left.`, which reads the bar itself.
+        let bar_at = usize::from(
+            self.peek()
+                .is_some_and(|t| is_size(t) && !t.is_command("right")),
+        );
         let bar = self
             .peek_nth(bar_at)
             .is_some_and(|t| t.is_command("vert") || t.is_symbol('|'));

@@ -208,7 +208,7 @@ impl Lexer<'_> {
             return Err(Diagnostic::error(
                 "mlp::latex::syntax",
                 format!("`\\{command}` must be followed by an environment name in braces"),
-                Span::new(start, self.at),
+                Span::new(start, start + 1 + command.len()),
             )
             .with_label("missing `{name}`")
             .with_help(format!("write `\\{command}{{align*}}`")));
@@ -225,7 +225,7 @@ impl Lexer<'_> {
             return Err(Diagnostic::error(
                 "mlp::latex::syntax",
                 format!("`\\{command}` must be followed by a braced argument"),
-                Span::new(start, self.at),
+                Span::new(start, start + 1 + command.len()),
             )
             .with_label("missing `{...}`")
             .with_help(format!("write `\\{command}{{...}}`")));

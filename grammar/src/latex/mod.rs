@@ -121,6 +121,7 @@ pub fn check_markdown(source: &str) -> (Option<CheckedModel>, Vec<Diagnostic>) {
             .with_label("no model")
             .with_help("define the model in `$$\\begin{align*} ... \\end{align*}$$` blocks, for example `L &= \\sum_i (\\hat y_i - y_i)^2`"),
         );
+        diagnostics.sort_by_key(|d| (d.span.start, d.severity));
         return (None, diagnostics);
     }
     let (model, checked) = check(document.to_program());
