@@ -396,6 +396,14 @@ fn malformed_blocks_reported_with_positions() {
 }
 
 #[test]
+fn unrecognized_chain_start_reported_once() {
+    let source = r"$$\begin{align*} f(x) &= x_i \\ &= y_i \\ &= z_i \end{align*}$$";
+    let (_, diagnostics) = read_markdown(source);
+    let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["mlp::latex::left_side"]);
+}
+
+#[test]
 fn prose_blocks_warn_not_fail() {
     for source in [
         r"$$\vec y = W\vec x$$",

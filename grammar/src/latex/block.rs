@@ -240,7 +240,8 @@ fn build(
                 diagnostics.push(diagnostic);
             }
             RowKind::Unrecognized(tokens, reason) => {
-                current = None;
+                // The `&=` rows below continue this line, which is already reported.
+                current = Some(None);
                 let span = tokens_span(tokens).unwrap_or(end);
                 diagnostics.push(
                     Diagnostic::error(
