@@ -1,8 +1,8 @@
 //! Rendering of the syntax tree back to DSL text.
 //!
-//! The output parses back to the same tree, except that `Paren` nodes may be added where the
-//! tree (for example one built from LaTeX) needs brackets that the source did not write, and that
-//! a non-integer number is written as a parenthesized quotient.
+//! The output parses back to the same tree, with two exceptions. Brackets are added where the
+//! tree needs them but the source did not write them (as in trees built from LaTeX), and they
+//! parse back as `Paren` nodes. A non-integer number is written as a bracketed quotient.
 
 use std::fmt;
 

@@ -10,9 +10,9 @@
 //! - `\hat y_i &= a`: a relation, when the left side is a single symbol with its indices;
 //! - anything else, such as `\operatorname{ReLU}(x) = ...` or a row with no `=`: unrecognized.
 //!
-//! A block with derivation rows reports every problem as an error. A block without them is
-//! skipped with a warning if it has an unrecognized row, because prose formulas are common in
-//! notes; otherwise it is a relation block and its problems are errors.
+//! A block with derivation rows reports every problem as an error. A block without them but with
+//! an unrecognized row is skipped with a warning, because notes often hold formulas that are not
+//! part of the model. Any other block is a relation block, and its problems are errors.
 
 use crate::ast::{Derivation, Expr, Relation, Step};
 use crate::diagnostic::Diagnostic;
@@ -29,20 +29,20 @@ const ALIGNMENT_ENVIRONMENTS: &[&str] = &[
 /// Environments that hold a single formula.
 const EQUATION_ENVIRONMENTS: &[&str] = &["equation", "equation*", "displaymath"];
 
-/// What a display block contributes to the document.
+/// The contribution of a display block to the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockKind {
     /// Relations only.
     Relations,
     /// At least one derivation, possibly with relations.
     Derivations,
-    /// Neither a relation nor a derivation block; skipped with a warning.
+    /// Neither a relation nor a derivation block, so skipped with a warning.
     Skipped,
     /// Malformed, reported with errors.
     Invalid,
 }
 
-/// What one block yields.
+/// The relations and derivations read from one block.
 pub(crate) struct BlockContent {
     pub kind: BlockKind,
     pub relations: Vec<Relation>,

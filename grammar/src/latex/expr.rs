@@ -1,8 +1,9 @@
 //! A recursive-descent parser from LaTeX math tokens to the DSL's [`Expr`].
 //!
-//! Precedence follows the DSL: `+ -` bind loosest; `\sum_i` takes the product that follows it up
-//! to the next `+` or `-` at the same level; products are written with `\cdot`, `\times`, `*`,
-//! `/` or by juxtaposition; a leading `-` negates the first factor; `^` binds tightest.
+//! Precedence follows the DSL. `+` and `-` bind loosest, and `\sum_i` takes the product that
+//! follows it up to the next `+` or `-` at the same level. Products are written with `\cdot`,
+//! `\times`, `*`, `/` or by juxtaposition. A leading `-` negates the first factor, and `^` binds
+//! tightest.
 
 use std::collections::HashMap;
 
@@ -87,7 +88,7 @@ pub(crate) type Element = TensorRef;
 pub(crate) struct ExprParser<'a> {
     tokens: &'a [Token],
     at: usize,
-    /// Where the tokens end, for "found the end" errors.
+    /// The position reported when an error finds the end of the tokens.
     end: Span,
     depth: usize,
     context: &'a mut Context,
@@ -194,7 +195,7 @@ impl<'a> ExprParser<'a> {
         self.peek().map_or(self.end, |token| token.span)
     }
 
-    /// The span from `start` to the end of the last consumed token.
+    /// Returns the span from `start` to the end of the last consumed token.
     fn since(&self, start: Span) -> Span {
         match self
             .at
@@ -280,7 +281,8 @@ impl<'a> ExprParser<'a> {
         Ok(lhs)
     }
 
-    /// A product with an optional leading sign; `-` negates the first factor, as in the DSL.
+    /// Parses a product with an optional leading sign. As in the DSL, `-` negates the first
+    /// factor.
     fn term(&mut self) -> Parsed<Expr> {
         let sign = match self.peek() {
             Some(token) if token.is_symbol('-') => {
@@ -335,7 +337,7 @@ impl<'a> ExprParser<'a> {
         }
     }
 
-    /// Whether the next token can begin a factor written by juxtaposition.
+    /// Returns whether the next token can begin a factor written by juxtaposition.
     fn starts_factor(&self) -> bool {
         let Some(token) = self.peek() else {
             return false;
@@ -351,8 +353,8 @@ impl<'a> ExprParser<'a> {
                         });
                 }
                 // Closing delimiters, operators and `\|` (which also closes a norm) end a
-                // product; every other command, unknown ones included, starts a factor so that
-                // an unknown command is reported as such.
+                // product. Every other command starts a factor, so that an unknown command is
+                // reported by name.
                 !matches!(
                     name.as_str(),
                     "cdot" | "times" | "rVert" | "vert" | "|" | "}" | "rangle"
@@ -401,7 +403,7 @@ impl<'a> ExprParser<'a> {
         })
     }
 
-    /// An atom with an optional `^exponent`.
+    /// Parses an atom with an optional `^exponent`.
     fn power(&mut self) -> Parsed<Expr> {
         let base = self.atom()?;
         if !self.peek().is_some_and(|token| token.is_symbol('^')) {
@@ -414,7 +416,7 @@ impl<'a> ExprParser<'a> {
         Ok(binary(BinaryOp::Pow, base, exponent))
     }
 
-    /// The argument of `^`: a braced group, one digit, or one symbol.
+    /// Parses the argument of `^`: a braced group, one digit, or one symbol.
     fn script_argument(&mut self) -> Parsed<Expr> {
         let Some(token) = self.peek() else {
             return Err(self.unexpected("an exponent"));
@@ -525,8 +527,8 @@ impl<'a> ExprParser<'a> {
         }
     }
 
-    /// A bracket opened with a size command: `\left(`, `\Big\lVert`, or `\left.` before an
-    /// evaluation bar.
+    /// Parses a bracket opened with a size command: `\left(`, `\Big\lVert`, or `\left.` before
+    /// an evaluation bar.
     fn sized_atom(&mut self, size: &Token) -> Parsed<Expr> {
         match self.peek_nth(1) {
             Some(next) if next.is_symbol('(') || next.is_symbol('[') => {
@@ -607,7 +609,7 @@ impl<'a> ExprParser<'a> {
         })
     }
 
-    /// Whether a function application starts `offset` tokens ahead: primes or an opening
+    /// Returns whether a function application starts `offset` tokens ahead: primes or an opening
     /// bracket, optionally sized.
     fn is_call_ahead(&self, offset: usize) -> bool {
         match self.peek_nth(offset) {
@@ -642,7 +644,7 @@ impl<'a> ExprParser<'a> {
         })
     }
 
-    /// The `{Name}` of `\operatorname{Name}`, lowercased so that `ReLU` names `relu`.
+    /// Reads the `{Name}` of `\operatorname{Name}`, lowercased so that `ReLU` names `relu`.
     fn operator_name(&mut self, command: Span) -> Parsed<Ident> {
         self.expect_symbol('{')?;
         let mut name = String::new();
@@ -661,7 +663,7 @@ impl<'a> ExprParser<'a> {
         Ok(Ident::new(name, self.since(command)))
     }
 
-    /// A tensor element: a letter, `\hat` letter or Greek letter, then an optional layer
+    /// Parses a tensor element: a letter, `\hat` letter or Greek letter, then an optional layer
     /// superscript `^{(n)}` and an optional subscript of indices, in either order.
     pub(crate) fn element(&mut self) -> Parsed<Element> {
         let start = self.here();
@@ -736,13 +738,13 @@ impl<'a> ExprParser<'a> {
         })
     }
 
-    /// Whether the tokens ahead are `^{(`, the start of a layer superscript.
+    /// Returns whether the tokens ahead are `^{(`, the start of a layer superscript.
     fn layer_ahead(&self) -> bool {
         self.peek_nth(1).is_some_and(|t| t.is_symbol('{'))
             && self.peek_nth(2).is_some_and(|t| t.is_symbol('('))
     }
 
-    /// The indices of a subscript, after the `_`: one letter, or a braced list split at commas
+    /// Reads the indices of a subscript, after the `_`: one letter, or a braced list split at commas
     /// and between letters, so `_{jk}` and `_{j, k}` both give `j` and `k`.
     fn subscript_indices(&mut self, what: &str) -> Parsed<Vec<Ident>> {
         let braced = self.peek().is_some_and(|t| t.is_symbol('{'));
