@@ -3,7 +3,8 @@
 //! Fenced code blocks, inline code spans and inline math (`$ ... $`) are skipped, and `\$` is a
 //! literal dollar sign. A display block may span lines and several may share a line.
 //! NOTE: indented code blocks (four spaces) and HTML blocks are not recognized, so a `$$` inside
-//! them is read as math.
+//! them is read as math. Blockquote markers (`> `) on the lines of a display block stay in its
+//! content, where the LaTeX reader rejects them.
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
