@@ -44,6 +44,10 @@ pub enum Statement {
     Loss(Ident),
     /// `a[i] = expression`.
     Relation(Relation),
+    /// `claim ∂L/∂b2[j] = 2 * (yhat[j] - y[j])`.
+    Claim(Claim),
+    /// `derive ∂L/∂b2[j]` followed by `= step` lines.
+    Derivation(Derivation),
 }
 
 /// A declared dimension.
@@ -115,6 +119,48 @@ pub struct Relation {
     /// The right-hand side.
     pub body: Expr,
     /// The whole statement.
+    pub span: Span,
+}
+
+/// A claimed equality `lhs = rhs`, where `lhs` is normally a partial derivative of the loss.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The left side, whose indices are the claim's free indices.
+    pub lhs: Expr,
+    /// The claimed value.
+    pub rhs: Expr,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// A chain of equalities: each step is claimed equal to the one before it, the first to `start`.
+#[derive(Debug, Clone)]
+pub struct Derivation {
+    /// The expression being rewritten, whose indices are the chain's free indices.
+    pub start: Expr,
+    /// The steps in order; never empty when parsed.
+    pub steps: Vec<Step>,
+    /// The whole statement, every step included.
+    pub span: Span,
+}
+
+/// One `= expression` line of a derivation.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The expression after `=`.
+    pub expr: Expr,
+    /// The step, from its `=` to the end of the expression.
+    pub span: Span,
+}
+
+/// A tensor element or a scalar inside a partial derivative: `yhat[i]`, `W2[j, k]`, `L`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorRef {
+    /// The tensor's name.
+    pub name: Ident,
+    /// One index per axis; empty for a scalar.
+    pub indices: Vec<Ident>,
+    /// The name and its indices.
     pub span: Span,
 }
 
@@ -198,6 +244,13 @@ pub enum ExprKind {
     },
     /// A parenthesized expression, kept so that rendering and spans follow the source.
     Paren(Box<Expr>),
+    /// The unevaluated partial derivative `∂of/∂wrt` of one tensor element by another.
+    Partial {
+        /// The numerator: the element being differentiated.
+        of: TensorRef,
+        /// The denominator: the element it is differentiated by.
+        wrt: TensorRef,
+    },
 }
 
 impl Expr {
@@ -205,7 +258,10 @@ impl Expr {
     pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(&'a Expr)) {
         visit(self);
         match &self.kind {
-            ExprKind::Number(_) | ExprKind::Tensor { .. } | ExprKind::Delta(..) => {}
+            ExprKind::Number(_)
+            | ExprKind::Tensor { .. }
+            | ExprKind::Delta(..)
+            | ExprKind::Partial { .. } => {}
             ExprKind::Call { argument, .. } => argument.walk(visit),
             ExprKind::Sum { body, .. } => body.walk(visit),
             ExprKind::Neg(inner) | ExprKind::Paren(inner) => inner.walk(visit),

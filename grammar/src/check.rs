@@ -7,10 +7,12 @@ use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive, Zero};
 
 use crate::ast::{
-    BinaryOp, DimRef, Expr, ExprKind, Ident, Program, Relation, Statement, TensorRole,
+    BinaryOp, DimRef, Expr, ExprKind, Ident, Program, Relation, Statement, TensorRef, TensorRole,
 };
 use crate::diagnostic::{has_errors, Diagnostic};
-use crate::model::{CheckedModel, Dim, DimInfo, RelationInfo, TensorInfo};
+use crate::model::{
+    CheckedModel, ClaimInfo, DerivationInfo, Dim, DimInfo, RelationInfo, TensorInfo,
+};
 use crate::span::Span;
 
 /// The element-wise functions every model can call without declaring them.
@@ -46,6 +48,39 @@ pub fn check(program: Program) -> (Option<CheckedModel>, Vec<Diagnostic>) {
             }
         }
     }
+    for relation in &relations {
+        checker.reject_partials(relation);
+    }
+    let mut claims = Vec::new();
+    let mut derivations = Vec::new();
+    for statement in &program.statements {
+        match statement {
+            Statement::Claim(claim) => {
+                if let Some((free_indices, index_ranges)) =
+                    checker.check_chain(&claim.lhs, &[&claim.rhs], &relations, &infos)
+                {
+                    claims.push(ClaimInfo {
+                        claim: claim.clone(),
+                        free_indices,
+                        index_ranges,
+                    });
+                }
+            }
+            Statement::Derivation(derivation) => {
+                let steps: Vec<&Expr> = derivation.steps.iter().map(|step| &step.expr).collect();
+                if let Some((free_indices, index_ranges)) =
+                    checker.check_chain(&derivation.start, &steps, &relations, &infos)
+                {
+                    derivations.push(DerivationInfo {
+                        derivation: derivation.clone(),
+                        free_indices,
+                        index_ranges,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
     let loss = if infos.len() == relations.len() {
         checker.choose_loss(&program, &infos)
     } else {
@@ -71,6 +106,8 @@ pub fn check(program: Program) -> (Option<CheckedModel>, Vec<Diagnostic>) {
             functions,
             relations: infos,
             loss,
+            claims,
+            derivations,
         }),
         _ => None,
     };
@@ -215,7 +252,10 @@ impl Checker {
                         self.declare(&relation.name, Symbol::Relation);
                     }
                 }
-                Statement::Dim(_) | Statement::Loss(_) => {}
+                Statement::Dim(_)
+                | Statement::Loss(_)
+                | Statement::Claim(_)
+                | Statement::Derivation(_) => {}
             }
         }
     }
@@ -362,71 +402,12 @@ impl Checker {
     fn check_names_in(&mut self, expr: &Expr, relations: &HashMap<&str, &Relation>) {
         match &expr.kind {
             ExprKind::Tensor { name, indices } => {
-                match self.symbols.get(&name.name) {
-                    None => {
-                        let mut diagnostic = Diagnostic::error(
-                            "mlp::name::undefined",
-                            format!("undefined name `{}`", name.name),
-                            name.span,
-                        )
-                        .with_label("not declared or defined");
-                        let candidates: Vec<&str> = self
-                            .symbols
-                            .iter()
-                            .filter(|(_, (symbol, _))| {
-                                matches!(symbol, Symbol::Tensor(_) | Symbol::Relation)
-                            })
-                            .map(|(candidate, _)| candidate.as_str())
-                            .collect();
-                        diagnostic = match closest(&name.name, candidates) {
-                            Some(similar) => diagnostic.with_help(format!("did you mean `{similar}`?")),
-                            None => diagnostic.with_help(format!(
-                                "declare it (`input {0}`, `param {0}[...]`) or define it with a relation",
-                                name.name
-                            )),
-                        };
-                        self.error(diagnostic);
-                        return;
-                    }
-                    Some((Symbol::Dim | Symbol::Function, _)) => {
-                        let (symbol, span) = self.symbols[&name.name];
-                        self.error(
-                            Diagnostic::error(
-                                "mlp::name::not_a_tensor",
-                                format!("`{}` is {}, not a tensor", name.name, symbol.describe()),
-                                name.span,
-                            )
-                            .with_label("used as a tensor")
-                            .with_related(span, "declared here"),
-                        );
-                        return;
-                    }
-                    Some(_) => {}
-                }
-                if let Some(rank) = self.tensor_rank(&name.name, relations) {
-                    if rank != indices.len() {
-                        let declared = self.symbols[&name.name].1;
-                        self.error(
-                            Diagnostic::error(
-                                "mlp::index::arity",
-                                format!(
-                                    "`{}` has {} {} but is used with {}",
-                                    name.name,
-                                    rank,
-                                    if rank == 1 { "axis" } else { "axes" },
-                                    indices.len()
-                                ),
-                                expr.span,
-                            )
-                            .with_label(format!(
-                                "{} {}",
-                                indices.len(),
-                                plural(indices.len(), "index", "indices")
-                            ))
-                            .with_related(declared, "declared here")
-                            .with_help(format!("write one index per axis: {} in all", rank)),
-                        );
-                    }
+                self.check_element_name(name, indices, expr.span, relations);
+            }
+            ExprKind::Partial { of, wrt } => {
+                self.check_element_name(&of.name, &of.indices, of.span, relations);
+                if self.check_element_name(&wrt.name, &wrt.indices, wrt.span, relations) {
+                    self.check_differentiable(wrt);
                 }
             }
             ExprKind::Call { function, .. } => {
@@ -474,13 +455,167 @@ impl Checker {
         }
     }
 
+    /// Checks that an element's name is a tensor or relation and that it has one index per axis.
+    /// Returns whether the name is usable as a tensor.
+    fn check_element_name(
+        &mut self,
+        name: &Ident,
+        indices: &[Ident],
+        span: Span,
+        relations: &HashMap<&str, &Relation>,
+    ) -> bool {
+        match self.symbols.get(&name.name) {
+            None => {
+                let mut diagnostic = Diagnostic::error(
+                    "mlp::name::undefined",
+                    format!("undefined name `{}`", name.name),
+                    name.span,
+                )
+                .with_label("not declared or defined");
+                let candidates: Vec<&str> = self
+                    .symbols
+                    .iter()
+                    .filter(|(_, (symbol, _))| {
+                        matches!(symbol, Symbol::Tensor(_) | Symbol::Relation)
+                    })
+                    .map(|(candidate, _)| candidate.as_str())
+                    .collect();
+                diagnostic = match closest(&name.name, candidates) {
+                    Some(similar) => diagnostic.with_help(format!("did you mean `{similar}`?")),
+                    None => diagnostic.with_help(format!(
+                        "declare it (`input {0}`, `param {0}[...]`) or define it with a relation",
+                        name.name
+                    )),
+                };
+                self.error(diagnostic);
+                return false;
+            }
+            Some((Symbol::Dim | Symbol::Function, _)) => {
+                let (symbol, span) = self.symbols[&name.name];
+                self.error(
+                    Diagnostic::error(
+                        "mlp::name::not_a_tensor",
+                        format!("`{}` is {}, not a tensor", name.name, symbol.describe()),
+                        name.span,
+                    )
+                    .with_label("used as a tensor")
+                    .with_related(span, "declared here"),
+                );
+                return false;
+            }
+            Some(_) => {}
+        }
+        if let Some(rank) = self.tensor_rank(&name.name, relations) {
+            if rank != indices.len() {
+                let declared = self.symbols[&name.name].1;
+                self.error(
+                    Diagnostic::error(
+                        "mlp::index::arity",
+                        format!(
+                            "`{}` has {} {} but is used with {}",
+                            name.name,
+                            rank,
+                            if rank == 1 { "axis" } else { "axes" },
+                            indices.len()
+                        ),
+                        span,
+                    )
+                    .with_label(format!(
+                        "{} {}",
+                        indices.len(),
+                        plural(indices.len(), "index", "indices")
+                    ))
+                    .with_related(declared, "declared here")
+                    .with_help(format!("write one index per axis: {} in all", rank)),
+                );
+            }
+        }
+        true
+    }
+
+    /// Checks that the denominator of a partial derivative is a parameter or a relation: the
+    /// model defines no derivative by an input or a target.
+    fn check_differentiable(&mut self, wrt: &TensorRef) {
+        match self.symbols.get(&wrt.name.name) {
+            Some((Symbol::Tensor(TensorRole::Param) | Symbol::Relation, _)) | None => {}
+            Some((symbol, declared)) => {
+                let (symbol, declared) = (*symbol, *declared);
+                self.error(
+                    Diagnostic::error(
+                        "mlp::partial::wrt",
+                        format!(
+                            "cannot differentiate by `{}` because it is {}",
+                            wrt.name.name,
+                            symbol.describe()
+                        ),
+                        wrt.span,
+                    )
+                    .with_label("not a parameter or relation")
+                    .with_related(declared, "declared here")
+                    .with_help("differentiate by a parameter (`param`) or by a relation's value"),
+                );
+            }
+        }
+    }
+
+    /// Reports partial derivatives in a relation: a model defines values, and derivatives belong
+    /// in claims and derivations.
+    fn reject_partials(&mut self, relation: &Relation) {
+        let mut found = Vec::new();
+        relation.body.walk(&mut |expr| {
+            if let ExprKind::Partial { .. } = expr.kind {
+                found.push(expr.span);
+            }
+        });
+        for span in found {
+            self.error(
+                Diagnostic::error(
+                    "mlp::partial::in_relation",
+                    "a relation cannot contain a partial derivative",
+                    span,
+                )
+                .with_label("partial derivative")
+                .with_related(relation.name.span, "in this relation")
+                .with_help("state derivatives with `claim` or `derive`; relations define values"),
+            );
+        }
+    }
+
+    /// Checks the names, arity and indices of a claim or derivation. Returns its free indices
+    /// with their ranges and the range of every index occurrence, or `None` after an error or
+    /// when it reads a relation that failed its own checks.
+    fn check_chain(
+        &mut self,
+        start: &Expr,
+        steps: &[&Expr],
+        relations: &[&Relation],
+        done: &[RelationInfo],
+    ) -> Option<ResolvedChain> {
+        let errors_before = self.error_count();
+        let by_name: HashMap<&str, &Relation> = relations
+            .iter()
+            .map(|relation| (relation.name.name.as_str(), *relation))
+            .collect();
+        for expr in std::iter::once(start).chain(steps.iter().copied()) {
+            let mut nodes = Vec::new();
+            expr.walk(&mut |node| nodes.push(node));
+            for node in nodes {
+                self.check_names_in(node, &by_name);
+            }
+        }
+        if self.error_count() > errors_before {
+            return None;
+        }
+        self.resolve_chain(start, steps, done)
+    }
+
     /// Resolves one relation's index scopes and ranges. `done` holds the relations it may read.
     fn resolve_relation(
         &mut self,
         relation: &Relation,
         done: &[RelationInfo],
     ) -> Option<RelationInfo> {
-        let errors_before = self.diagnostics.iter().filter(|d| d.is_error()).count();
+        let errors_before = self.error_count();
         let mut scope = IndexScope::default();
         let lhs: Vec<usize> = relation
             .indices
@@ -489,8 +624,136 @@ impl Checker {
             .collect();
         let mut stack: Vec<usize> = lhs.clone();
         self.visit_indices(&relation.body, &mut scope, &mut stack, done);
+        self.propagate_delta_ranges(&mut scope);
+        // A relation that reads a relation which failed its own checks has no shape to take
+        // ranges from; the first failure is the one to report.
+        if self.reads_failed_relation(&relation.body, done) {
+            return None;
+        }
+        // Ranges left unknown after another error in this relation are a consequence of it.
+        if self.error_count() > errors_before || self.named_wrongly.contains(&relation.name.name) {
+            return None;
+        }
+        self.report_unranged(&scope);
+        self.check_free_indices(&relation.body, relation.name.span, &scope, &lhs);
 
-        // A delta equates the ranges of its two indices; propagate until nothing changes.
+        if self.error_count() > errors_before {
+            return None;
+        }
+        let shape = lhs
+            .iter()
+            .map(|&id| scope.bindings[id].range.clone().expect("checked above").0)
+            .collect();
+        let index_ranges = occurrence_ranges(&scope);
+        let mut depends_on: Vec<String> = Vec::new();
+        relation.body.walk(&mut |expr| {
+            if let ExprKind::Tensor { name, .. } = &expr.kind {
+                if done.iter().any(|info| info.name() == name.name)
+                    && !depends_on.contains(&name.name)
+                {
+                    depends_on.push(name.name.clone());
+                }
+            }
+        });
+        Some(RelationInfo {
+            relation: relation.clone(),
+            shape,
+            index_ranges,
+            depends_on,
+        })
+    }
+
+    /// Resolves the index scopes and ranges of a claim or derivation: `start` is its left side
+    /// and `steps` the expressions claimed equal to it. The free indices are those of the partial
+    /// derivative `start`, numerator first, each name once.
+    fn resolve_chain(
+        &mut self,
+        start: &Expr,
+        steps: &[&Expr],
+        done: &[RelationInfo],
+    ) -> Option<ResolvedChain> {
+        let errors_before = self.error_count();
+        let ExprKind::Partial { of, wrt } = &start.kind else {
+            self.error(
+                Diagnostic::error(
+                    "mlp::claim::start",
+                    "a claim or derivation must start with a partial derivative",
+                    start.span,
+                )
+                .with_label("not a partial derivative")
+                .with_help("start with the derivative to compute, for example `∂L/∂W2[j, k]`"),
+            );
+            return None;
+        };
+        let reads_failed = std::iter::once(start)
+            .chain(steps.iter().copied())
+            .any(|expr| self.reads_failed_relation(expr, done));
+        if reads_failed {
+            return None;
+        }
+        let mut scope = IndexScope::default();
+        let mut free: Vec<usize> = Vec::new();
+        for index in of.indices.iter().chain(&wrt.indices) {
+            if !free.iter().any(|&id| scope.bindings[id].name == index.name) {
+                free.push(scope.bind(index, Binder::Free));
+            }
+        }
+        let mut stack = free.clone();
+        self.visit_indices(start, &mut scope, &mut stack, done);
+        for step in steps {
+            self.visit_indices(step, &mut scope, &mut stack, done);
+        }
+        self.propagate_delta_ranges(&mut scope);
+        self.report_unranged(&scope);
+        for step in steps {
+            self.check_free_indices(step, start.span, &scope, &free);
+        }
+        if self.error_count() > errors_before {
+            return None;
+        }
+        let free_indices = free
+            .iter()
+            .map(|&id| {
+                let binding = &scope.bindings[id];
+                let range = binding.range.clone().expect("checked above").0;
+                (Ident::new(binding.name.clone(), binding.span), range)
+            })
+            .collect();
+        Some((free_indices, occurrence_ranges(&scope)))
+    }
+
+    fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// Returns whether the expression reads a relation that failed its own checks.
+    fn reads_failed_relation(&self, expr: &Expr, done: &[RelationInfo]) -> bool {
+        let mut failed = false;
+        expr.walk(&mut |expr| {
+            let names: Vec<&Ident> = match &expr.kind {
+                ExprKind::Tensor { name, .. } => vec![name],
+                ExprKind::Partial { of, wrt } => vec![&of.name, &wrt.name],
+                _ => Vec::new(),
+            };
+            for name in names {
+                failed |= match self.symbols.get(&name.name) {
+                    Some((Symbol::Relation, _)) => {
+                        !done.iter().any(|info| info.name() == name.name)
+                    }
+                    // A declared tensor whose shape failed to resolve.
+                    Some((Symbol::Tensor(_), _)) => {
+                        !self.tensors.iter().any(|t| t.name.name == name.name)
+                    }
+                    _ => false,
+                };
+            }
+        });
+        failed
+    }
+
+    /// Gives both indices of every Kronecker delta the same range, then reports deltas that join
+    /// indices of different ranges.
+    fn propagate_delta_ranges(&mut self, scope: &mut IndexScope) {
         let mut changed = true;
         while changed {
             changed = false;
@@ -531,32 +794,10 @@ impl Checker {
                 }
             }
         }
-        // A relation that reads a relation which failed its own checks has no shape to take
-        // ranges from; the first failure is the one to report.
-        let mut reads_failed = false;
-        relation.body.walk(&mut |expr| {
-            if let ExprKind::Tensor { name, .. } = &expr.kind {
-                let failed = match self.symbols.get(&name.name) {
-                    Some((Symbol::Relation, _)) => {
-                        !done.iter().any(|info| info.name() == name.name)
-                    }
-                    // A declared tensor whose shape failed to resolve.
-                    Some((Symbol::Tensor(_), _)) => {
-                        !self.tensors.iter().any(|t| t.name.name == name.name)
-                    }
-                    _ => false,
-                };
-                reads_failed |= failed;
-            }
-        });
-        // Ranges left unknown after another error in this relation are a consequence of it.
-        let errors_so_far = self.diagnostics.iter().filter(|d| d.is_error()).count();
-        if reads_failed
-            || errors_so_far > errors_before
-            || self.named_wrongly.contains(&relation.name.name)
-        {
-            return None;
-        }
+    }
+
+    /// Reports every index whose range no tensor axis determines.
+    fn report_unranged(&mut self, scope: &IndexScope) {
         for binding in &scope.bindings {
             if binding.range.is_none() {
                 let what = match binding.binder {
@@ -580,40 +821,6 @@ impl Checker {
                 );
             }
         }
-
-        self.check_free_indices(relation, &scope, &lhs);
-
-        let errors_after = self.diagnostics.iter().filter(|d| d.is_error()).count();
-        if errors_after > errors_before {
-            return None;
-        }
-        let shape = lhs
-            .iter()
-            .map(|&id| scope.bindings[id].range.clone().expect("checked above").0)
-            .collect();
-        let mut index_ranges = HashMap::new();
-        for (span, id) in &scope.occurrences {
-            index_ranges.insert(
-                *span,
-                scope.bindings[*id].range.clone().expect("checked above").0,
-            );
-        }
-        let mut depends_on: Vec<String> = Vec::new();
-        relation.body.walk(&mut |expr| {
-            if let ExprKind::Tensor { name, .. } = &expr.kind {
-                if done.iter().any(|info| info.name() == name.name)
-                    && !depends_on.contains(&name.name)
-                {
-                    depends_on.push(name.name.clone());
-                }
-            }
-        });
-        Some(RelationInfo {
-            relation: relation.clone(),
-            shape,
-            index_ranges,
-            depends_on,
-        })
     }
 
     fn dims_agree(&self, a: &Dim, b: &Dim) -> bool {
@@ -673,6 +880,20 @@ impl Checker {
                         }
                         Some(_) => {}
                     }
+                }
+            }
+            ExprKind::Partial { of, wrt } => {
+                // Each side indexes its own tensor, so each is visited as a tensor element; the
+                // diagnostics then point at that side.
+                for side in [of, wrt] {
+                    let element = Expr {
+                        kind: ExprKind::Tensor {
+                            name: side.name.clone(),
+                            indices: side.indices.clone(),
+                        },
+                        span: side.span,
+                    };
+                    self.visit_indices(&element, scope, stack, done);
                 }
             }
             ExprKind::Delta(a, b) => {
@@ -835,9 +1056,15 @@ impl Checker {
         None
     }
 
-    /// Checks that the terms of every addition carry the same free indices, and that the
-    /// right side as a whole carries the left side's.
-    fn check_free_indices(&mut self, relation: &Relation, scope: &IndexScope, lhs: &[usize]) {
+    /// Checks that the terms of every addition in `body` carry the same free indices, and that
+    /// `body` as a whole carries the left side's (`lhs`, written at `lhs_span`).
+    fn check_free_indices(
+        &mut self,
+        body: &Expr,
+        lhs_span: Span,
+        scope: &IndexScope,
+        lhs: &[usize],
+    ) {
         let expected: BTreeSet<usize> = lhs.iter().copied().collect();
         let occurrences: HashMap<Span, usize> = scope.occurrences.iter().copied().collect();
         let names = |set: &BTreeSet<usize>| -> String {
@@ -850,7 +1077,7 @@ impl Checker {
                 .join(", ")
         };
         let mut problems = Vec::new();
-        let actual = free_set(&relation.body, &occurrences, &mut problems);
+        let actual = free_set(body, &occurrences, &mut problems);
         for (term, set, first, first_set) in problems {
             self.error(
                 Diagnostic::error(
@@ -872,13 +1099,10 @@ impl Checker {
                         names(&actual),
                         names(&expected)
                     ),
-                    relation.body.span,
+                    body.span,
                 )
                 .with_label(format!("free indices: {}", names(&actual)))
-                .with_related(
-                    relation.name.span,
-                    format!("free indices: {}", names(&expected)),
-                )
+                .with_related(lhs_span, format!("free indices: {}", names(&expected)))
                 .with_help("the right side must carry exactly the free indices of the left side"),
             );
         } else if actual.is_empty() && !expected.is_empty() {
@@ -1053,6 +1277,25 @@ impl IndexScope {
     }
 }
 
+/// Collects the range of every index occurrence of a fully resolved scope.
+fn occurrence_ranges(scope: &IndexScope) -> HashMap<Span, Dim> {
+    scope
+        .occurrences
+        .iter()
+        .map(|(span, id)| {
+            let range = scope.bindings[*id]
+                .range
+                .clone()
+                .expect("every index has a range");
+            (*span, range.0)
+        })
+        .collect()
+}
+
+/// The free indices of a claim or derivation with their ranges, and the range of every index
+/// occurrence.
+type ResolvedChain = (Vec<(Ident, Dim)>, HashMap<Span, Dim>);
+
 type Mismatch = (Span, BTreeSet<usize>, Span, BTreeSet<usize>);
 
 /// The free indices of an expression: bindings it uses that are bound outside of it. Records
@@ -1070,6 +1313,12 @@ fn free_set(
             .collect(),
         ExprKind::Delta(a, b) => [a, b]
             .iter()
+            .filter_map(|i| occurrences.get(&i.span).copied())
+            .collect(),
+        ExprKind::Partial { of, wrt } => of
+            .indices
+            .iter()
+            .chain(&wrt.indices)
             .filter_map(|i| occurrences.get(&i.span).copied())
             .collect(),
         ExprKind::Call { argument, .. } => free_set(argument, occurrences, problems),

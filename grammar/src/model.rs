@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::ast::{Ident, Program, Relation, TensorRole};
+use crate::ast::{Claim, Derivation, Ident, Program, Relation, TensorRole};
 use crate::span::Span;
 
 /// The range of an index: a declared dimension or a literal size.
@@ -65,6 +65,29 @@ impl RelationInfo {
     }
 }
 
+/// A claim whose names and indices agree with the model.
+#[derive(Debug, Clone)]
+pub struct ClaimInfo {
+    /// The claim as parsed.
+    pub claim: Claim,
+    /// The free indices of its left side with their ranges, numerator's first, each name once.
+    pub free_indices: Vec<(Ident, Dim)>,
+    /// The range of every index occurrence in the claim, keyed by the span of the occurrence.
+    pub index_ranges: HashMap<Span, Dim>,
+}
+
+/// A derivation whose names and indices agree with the model.
+#[derive(Debug, Clone)]
+pub struct DerivationInfo {
+    /// The derivation as parsed.
+    pub derivation: Derivation,
+    /// The free indices of its start with their ranges, numerator's first, each name once.
+    pub free_indices: Vec<(Ident, Dim)>,
+    /// The range of every index occurrence in the start and all steps, keyed by the span of the
+    /// occurrence.
+    pub index_ranges: HashMap<Span, Dim>,
+}
+
 /// A model that passed the semantic checks.
 #[derive(Debug, Clone)]
 pub struct CheckedModel {
@@ -80,6 +103,10 @@ pub struct CheckedModel {
     pub relations: Vec<RelationInfo>,
     /// The index into `relations` of the loss.
     pub loss: usize,
+    /// Checked claims, in source order.
+    pub claims: Vec<ClaimInfo>,
+    /// Checked derivations, in source order.
+    pub derivations: Vec<DerivationInfo>,
 }
 
 impl CheckedModel {

@@ -9,8 +9,8 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
 
 use crate::ast::{
-    BinaryOp, DimDecl, DimRef, Expr, ExprKind, Ident, Program, Relation, Statement, TensorDecl,
-    TensorRole,
+    BinaryOp, Claim, Derivation, DimDecl, DimRef, Expr, ExprKind, Ident, Program, Relation,
+    Statement, Step, TensorDecl, TensorRef, TensorRole,
 };
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
@@ -135,8 +135,9 @@ fn syntax_error(error: pest::error::Error<Rule>) -> Diagnostic {
     Diagnostic::error("mlp::syntax", message, span)
         .with_label("unexpected input here")
         .with_help(
-            "each line is a declaration (`dim`, `input`, `target`, `param`, `fn`, `loss`) \
-             or a relation such as `a[i] = sum_j W[i, j] * x[j]`",
+            "each line is a declaration (`dim`, `input`, `target`, `param`, `fn`, `loss`), \
+             a relation such as `a[i] = sum_j W[i, j] * x[j]`, a `claim` or a `derive` chain \
+             whose continuation lines start with `=`",
         )
 }
 
@@ -150,7 +151,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::index | Rule::index_list => "an index",
         Rule::integer => "an integer",
         Rule::number => "a number",
-        Rule::expr | Rule::call_arg | Rule::call | Rule::paren | Rule::delta => "an expression",
+        Rule::expr | Rule::call_arg | Rule::call | Rule::paren | Rule::delta | Rule::partial => {
+            "an expression"
+        }
+        Rule::step => "`=`",
         Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::pow => "an operator",
         Rule::neg => "`-`",
         Rule::sum => "`sum_`",
@@ -167,7 +171,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::target_decl
         | Rule::param_decl
         | Rule::fn_decl
-        | Rule::loss_decl => "a statement",
+        | Rule::loss_decl
+        | Rule::claim
+        | Rule::derivation => "a statement",
         _ => return None,
     })
 }
@@ -222,8 +228,44 @@ fn lower_statement(pair: Pair<'_, Rule>) -> Result<Statement, Diagnostic> {
                 span,
             })
         }
+        Rule::claim => {
+            inner.next(); // the keyword
+            let lhs = lower_expr(inner.next().expect("a claim has a left side"))?;
+            inner.next(); // `=`
+            let rhs = lower_expr(inner.next().expect("a claim has a right side"))?;
+            Statement::Claim(Claim { lhs, rhs, span })
+        }
+        Rule::derivation => {
+            inner.next();
+            let start = lower_expr(inner.next().expect("a derivation has a start"))?;
+            let mut steps = Vec::new();
+            for step in inner.filter(|pair| pair.as_rule() == Rule::step) {
+                let step_span: Span = step.as_span().into();
+                let expr = step
+                    .into_inner()
+                    .find(|pair| pair.as_rule() == Rule::expr)
+                    .expect("a step has an expression");
+                steps.push(Step {
+                    expr: lower_expr(expr)?,
+                    span: step_span,
+                });
+            }
+            Statement::Derivation(Derivation { start, steps, span })
+        }
         other => unreachable!("unexpected statement rule {other:?}"),
     })
+}
+
+fn lower_tensor_ref(pair: Pair<'_, Rule>) -> TensorRef {
+    let span: Span = pair.as_span().into();
+    let mut inner = pair.into_inner();
+    let name = ident(inner.next().expect("a tensor reference has a name"));
+    let indices = inner.next().map(lower_index_list).unwrap_or_default();
+    TensorRef {
+        name,
+        indices,
+        span,
+    }
 }
 
 fn lower_dim_item(pair: Pair<'_, Rule>) -> Result<DimDecl, Diagnostic> {
@@ -412,10 +454,21 @@ fn lower_primary(pair: Pair<'_, Rule>) -> Result<Expr, Diagnostic> {
             ExprKind::Delta(first, second)
         }
         Rule::tensor_ref => {
-            let mut inner = pair.into_inner();
-            let name = ident(inner.next().expect("a tensor reference has a name"));
-            let indices = inner.next().map(lower_index_list).unwrap_or_default();
+            let TensorRef { name, indices, .. } = lower_tensor_ref(pair);
             ExprKind::Tensor { name, indices }
+        }
+        Rule::partial => {
+            let mut operands = pair
+                .into_inner()
+                .filter(|p| p.as_rule() == Rule::tensor_ref)
+                .map(lower_tensor_ref);
+            let of = operands
+                .next()
+                .expect("a partial derivative has a numerator");
+            let wrt = operands
+                .next()
+                .expect("a partial derivative has a denominator");
+            ExprKind::Partial { of, wrt }
         }
         other => unreachable!("unexpected primary {other:?}"),
     };
@@ -423,7 +476,7 @@ fn lower_primary(pair: Pair<'_, Rule>) -> Result<Expr, Diagnostic> {
 }
 
 /// Reads a decimal literal as an exact rational: `0.1` is exactly 1/10.
-fn parse_number(text: &str, span: Span) -> Result<BigRational, Diagnostic> {
+pub(crate) fn parse_number(text: &str, span: Span) -> Result<BigRational, Diagnostic> {
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),

@@ -215,6 +215,18 @@ impl Lowering<'_> {
                     .collect::<Result<_, _>>()?,
                 Box::new(self.expr(body)?),
             ),
+            ExprKind::Partial { of, wrt } => {
+                let element =
+                    |tensor: &mlp_grammar::ast::TensorRef| -> Result<Element, LowerError> {
+                        let indices = tensor
+                            .indices
+                            .iter()
+                            .map(|i| self.index(i))
+                            .collect::<Result<_, _>>()?;
+                        Ok(Element::new(&tensor.name.name, indices))
+                    };
+                Expr::Partial(Box::new((element(of)?, element(wrt)?)))
+            }
             ExprKind::Neg(inner) => Expr::negate(self.expr(inner)?),
             ExprKind::Paren(inner) => self.expr(inner)?,
             ExprKind::Binary { op, lhs, rhs } => {
