@@ -163,6 +163,9 @@ fn reads(body: &Expr, name: &str) -> bool {
 }
 
 /// Derives `∂L/∂wrt` from the adjoints of the relations that read `wrt`.
+///
+/// NOTE: finding the readers scans every relation, so deriving a whole model is quadratic in its
+/// depth (measured in BENCHMARKS.md); an index of readers built once would make it linear.
 fn derive_one(
     model: &Model,
     live: &BTreeSet<Arc<str>>,
