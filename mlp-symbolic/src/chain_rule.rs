@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use num_traits::One;
 
-use crate::expr::{fresh_name, Builtin, Element, Expr, Function, Index, Number, BOUND_NAMES};
-use crate::substitute::{rename_indices, substitute, Target};
+use crate::expr::{Builtin, Element, Expr, Function, Number};
+use crate::substitute::{freshen, rename_indices, substitute, Target};
 
 /// Returns `∂expr/∂wrt`, where `wrt` is an element such as `W1[j, k]`. An occurrence
 /// `W1[a, b]` differentiates to `δ[a, j] δ[b, k]`.
@@ -75,22 +75,8 @@ pub fn differentiate(expr: &Expr, wrt: &Element) -> Expr {
             if bound.iter().any(|index| wrt_names.contains(&index.name)) {
                 let mut taken = wrt_names.clone();
                 body.index_names(&mut taken);
-                let mut map = Vec::new();
-                let mut new_bound = Vec::new();
-                for index in bound {
-                    if wrt_names.contains(&index.name) {
-                        let name = fresh_name(BOUND_NAMES, &taken);
-                        taken.insert(name.clone());
-                        let renamed = Index {
-                            name,
-                            dim: index.dim.clone(),
-                        };
-                        map.push((index.clone(), renamed.clone()));
-                        new_bound.push(renamed);
-                    } else {
-                        new_bound.push(index.clone());
-                    }
-                }
+                let (new_bound, map) =
+                    freshen(bound, |index| wrt_names.contains(&index.name), &mut taken);
                 let body = rename_indices(body, &map);
                 return Expr::sum(new_bound, differentiate(&body, wrt));
             }

@@ -7,10 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::chain_rule::differentiate;
-use crate::expr::{fresh_name, Element, Expr, Index, BOUND_NAMES, FREE_NAMES};
+use crate::expr::{Element, Expr, Index, FREE_NAMES};
 use crate::model::Model;
 use crate::simplify::{canonical, canonical_names};
-use crate::substitute::{rename_indices, substitute, Target};
+use crate::substitute::{freshen, rename_indices, substitute, Target};
 
 /// One step of a derivation: the rule applied and the expression it produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +64,9 @@ impl Derivation {
 /// What [`derive_with`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeriveOptions {
-    /// Also substitute the adjoints into closed formulas. The recurrences alone take time
-    /// linear in depth; the closed formulas of a depth-`D` chain nest `D` sums deep, so building
-    /// all of them grows faster than their total size (see BENCHMARKS.md).
+    /// Also substitute the adjoints into closed formulas. The closed formula of a depth-`D`
+    /// chain nests `D` sums, so building all of them costs far more than the recurrences (see
+    /// BENCHMARKS.md).
     pub expand: bool,
 }
 
@@ -86,16 +86,16 @@ pub fn derive(model: &Model) -> Derivation {
 pub fn derive_with(model: &Model, options: DeriveOptions) -> Derivation {
     let loss = model.loss();
     let loss_name: Arc<str> = loss.lhs.name.clone();
-    let live = live_relations(model);
+    let readers = live_readers(model);
 
     let mut adjoints: Vec<Derivative> = Vec::new();
     let mut expanded: HashMap<Arc<str>, (Vec<Index>, Expr)> = HashMap::new();
     for relation in model.relations.iter().rev() {
-        if relation.lhs.name == loss_name || !live.contains(&relation.lhs.name) {
+        if relation.lhs.name == loss_name || !readers.live.contains(&relation.lhs.name) {
             continue;
         }
         let wrt = gradient_element(&relation.lhs.name, &relation.shape());
-        let derivative = derive_one(model, &live, &wrt, &expanded, options);
+        let derivative = derive_one(model, &readers, &wrt, &expanded, options);
         expanded.insert(
             wrt.name.clone(),
             (wrt.indices.clone(), derivative.expanded.clone()),
@@ -107,7 +107,7 @@ pub fn derive_with(model: &Model, options: DeriveOptions) -> Derivation {
         .map(|param| {
             derive_one(
                 model,
-                &live,
+                &readers,
                 &gradient_element(&param.name, &param.shape),
                 &expanded,
                 options,
@@ -123,16 +123,21 @@ pub fn derive_with(model: &Model, options: DeriveOptions) -> Derivation {
 
 /// The relations the loss depends on, the loss included.
 fn live_relations(model: &Model) -> BTreeSet<Arc<str>> {
+    let by_name: HashMap<&str, &Expr> = model
+        .relations
+        .iter()
+        .map(|r| (r.name(), &r.body))
+        .collect();
     let mut live = BTreeSet::new();
     let mut pending = vec![model.loss().lhs.name.clone()];
     while let Some(name) = pending.pop() {
         if !live.insert(name.clone()) {
             continue;
         }
-        if let Some(relation) = model.relation(&name) {
-            relation.body.walk(&mut |e| {
+        if let Some(body) = by_name.get(&*name) {
+            body.walk(&mut |e| {
                 if let Expr::Tensor(element) = e {
-                    if model.relation(&element.name).is_some() {
+                    if by_name.contains_key(&*element.name) && !live.contains(&element.name) {
                         pending.push(element.name.clone());
                     }
                 }
@@ -152,23 +157,36 @@ fn gradient_element(name: &str, shape: &[crate::expr::Dim]) -> Element {
     Element::new(name, indices)
 }
 
-fn reads(body: &Expr, name: &str) -> bool {
-    let mut found = false;
-    body.walk(&mut |e| {
-        if let Expr::Tensor(element) = e {
-            found |= &*element.name == name;
+/// The relations the loss depends on, and for each tensor the positions of those that read it.
+struct Readers {
+    live: BTreeSet<Arc<str>>,
+    by_tensor: HashMap<Arc<str>, Vec<usize>>,
+}
+
+/// Indexes, in one pass over the relations, which live relations read each tensor.
+fn live_readers(model: &Model) -> Readers {
+    let live = live_relations(model);
+    let mut by_tensor: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+    for (position, relation) in model.relations.iter().enumerate() {
+        if !live.contains(&relation.lhs.name) {
+            continue;
         }
-    });
-    found
+        relation.body.walk(&mut |e| {
+            if let Expr::Tensor(element) = e {
+                let positions = by_tensor.entry(element.name.clone()).or_default();
+                if positions.last() != Some(&position) {
+                    positions.push(position);
+                }
+            }
+        });
+    }
+    Readers { live, by_tensor }
 }
 
 /// Derives `∂L/∂wrt` from the adjoints of the relations that read `wrt`.
-///
-/// NOTE: finding the readers scans every relation, so deriving a whole model is quadratic in its
-/// depth (measured in BENCHMARKS.md); an index of readers built once would make it linear.
 fn derive_one(
     model: &Model,
-    live: &BTreeSet<Arc<str>>,
+    readers: &Readers,
     wrt: &Element,
     expanded: &HashMap<Arc<str>, (Vec<Index>, Expr)>,
     options: DeriveOptions,
@@ -177,29 +195,19 @@ fn derive_one(
     let wrt_names: BTreeSet<Arc<str>> = wrt.indices.iter().map(|i| i.name.clone()).collect();
     let mut chain_terms = Vec::new();
     let mut local_terms = Vec::new();
-    for consumer in &model.relations {
-        if !live.contains(&consumer.lhs.name) || !reads(&consumer.body, &wrt.name) {
-            continue;
-        }
+    let positions = readers
+        .by_tensor
+        .get(&wrt.name)
+        .map_or(&[][..], Vec::as_slice);
+    for consumer in positions.iter().map(|&position| &model.relations[position]) {
         // The consumer's own free indices become summed indices; keep them clear of `wrt`'s.
         let mut taken = wrt_names.clone();
         consumer.body.index_names(&mut taken);
-        let mut map = Vec::new();
-        let mut summed = Vec::new();
-        for index in &consumer.lhs.indices {
-            if wrt_names.contains(&index.name) {
-                let name = fresh_name(BOUND_NAMES, &taken);
-                taken.insert(name.clone());
-                let renamed = Index {
-                    name,
-                    dim: index.dim.clone(),
-                };
-                map.push((index.clone(), renamed.clone()));
-                summed.push(renamed);
-            } else {
-                summed.push(index.clone());
-            }
-        }
+        let (summed, map) = freshen(
+            &consumer.lhs.indices,
+            |index| wrt_names.contains(&index.name),
+            &mut taken,
+        );
         let body = rename_indices(&consumer.body, &map);
         let consumer_element = Element {
             name: consumer.lhs.name.clone(),
@@ -226,9 +234,19 @@ fn derive_one(
     let recurrence = canonical(&local);
 
     let expanded_formula = if options.expand {
+        // Only the adjoints the recurrence mentions are substituted, so the cost does not grow
+        // with the number of relations.
+        let mut mentioned = BTreeSet::new();
+        recurrence.walk(&mut |e| {
+            if let Expr::Adjoint(element) = e {
+                mentioned.insert(element.name.clone());
+            }
+        });
         let mut substituted = recurrence.clone();
-        for (name, (params, formula)) in expanded {
-            substituted = substitute(&substituted, Target::Adjoint, name, params, formula);
+        for name in &mentioned {
+            if let Some((params, formula)) = expanded.get(name) {
+                substituted = substitute(&substituted, Target::Adjoint, name, params, formula);
+            }
         }
         canonical(&substituted)
     } else {

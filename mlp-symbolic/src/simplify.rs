@@ -10,7 +10,7 @@ use num_bigint::BigInt;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use crate::expr::{fresh_name, Expr, Index, Number, BOUND_NAMES};
-use crate::substitute::rename_indices;
+use crate::substitute::{freshen, rename_indices};
 
 /// Largest integer exponent folded into a number; larger powers stay symbolic, so that a typo
 /// such as `10^100000` cannot stall the simplifier.
@@ -252,27 +252,16 @@ impl Simplifier {
             .collect();
         // A summed index named like the kept index is renamed first, unless it is the kept index
         // itself, as in `Σ_{i,l} δ[i,l] ...`.
-        let mut renames = Vec::new();
         let mut taken = BTreeSet::new();
         for factor in &rest {
             factor.index_names(&mut taken);
         }
         taken.insert(kept.name.clone());
-        let mut remaining_renamed = Vec::new();
-        for index in remaining {
-            if index.name == kept.name && index != kept {
-                let name: Arc<str> = fresh_name(BOUND_NAMES, &taken);
-                taken.insert(name.clone());
-                let renamed = Index {
-                    name,
-                    dim: index.dim.clone(),
-                };
-                renames.push((index, renamed.clone()));
-                remaining_renamed.push(renamed);
-            } else {
-                remaining_renamed.push(index);
-            }
-        }
+        let (remaining_renamed, mut renames) = freshen(
+            &remaining,
+            |index| index.name == kept.name && *index != kept,
+            &mut taken,
+        );
         renames.push((gone, kept));
         rest = rest
             .iter()

@@ -50,25 +50,40 @@ pub fn rename_indices(expr: &Expr, map: &[(Index, Index)]) -> Expr {
             body.index_names(&mut taken);
             taken.extend(targets.iter().cloned());
             taken.extend(active.iter().map(|(from, _)| from.name.clone()));
+            let (new_bound, renames) =
+                freshen(bound, |index| targets.contains(&index.name), &mut taken);
             let mut inner = active;
-            let mut new_bound = Vec::with_capacity(bound.len());
-            for index in bound {
-                if targets.contains(&index.name) {
-                    let name = fresh_name(BOUND_NAMES, &taken);
-                    taken.insert(name.clone());
-                    let renamed = Index {
-                        name,
-                        dim: index.dim.clone(),
-                    };
-                    inner.push((index.clone(), renamed.clone()));
-                    new_bound.push(renamed);
-                } else {
-                    new_bound.push(index.clone());
-                }
-            }
+            inner.extend(renames);
             Expr::Sum(new_bound, Box::new(rename_indices(body, &inner)))
         }
     }
+}
+
+/// Renames every index of `indices` that `clashes` selects to a fresh name outside `taken`, and
+/// adds the new names to `taken`. Returns the new list and the `(old, new)` pairs to pass to
+/// [`rename_indices`].
+pub fn freshen(
+    indices: &[Index],
+    clashes: impl Fn(&Index) -> bool,
+    taken: &mut BTreeSet<Arc<str>>,
+) -> (Vec<Index>, Vec<(Index, Index)>) {
+    let mut renames = Vec::new();
+    let mut fresh = Vec::with_capacity(indices.len());
+    for index in indices {
+        if clashes(index) {
+            let name = fresh_name(BOUND_NAMES, taken);
+            taken.insert(name.clone());
+            let renamed = Index {
+                name,
+                dim: index.dim.clone(),
+            };
+            renames.push((index.clone(), renamed.clone()));
+            fresh.push(renamed);
+        } else {
+            fresh.push(index.clone());
+        }
+    }
+    (fresh, renames)
 }
 
 /// What [`substitute`] replaces.
