@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use mlp::symbolic::{derive_with, DeriveOptions, Model};
 
-/// A depth-`depth` MLP with an abstract activation and a squared-error loss.
+/// Writes the source of a depth-`depth` MLP with an abstract activation and a squared-error loss.
 fn deep_mlp(depth: usize) -> String {
     let mut source = String::from("dim N\ninput x[N]\ntarget y[N]\nfn sigma\n");
     for layer in 1..=depth {

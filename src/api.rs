@@ -47,7 +47,7 @@ pub struct DerivationReport {
 }
 
 impl DerivationReport {
-    /// The gradient with respect to one parameter.
+    /// Returns the gradient with respect to one parameter.
     pub fn gradient(&self, param: &str) -> Option<GradientView<'_>> {
         self.derivation
             .gradient(param)
@@ -58,7 +58,7 @@ impl DerivationReport {
             })
     }
 
-    /// Every parameter gradient, in declaration order.
+    /// Returns every parameter gradient, in declaration order.
     pub fn gradients(&self) -> impl Iterator<Item = GradientView<'_>> {
         self.derivation
             .gradients
@@ -70,7 +70,7 @@ impl DerivationReport {
             })
     }
 
-    /// Every adjoint, from the loss backwards, in recurrence form.
+    /// Returns every adjoint, from the loss backwards, in recurrence form.
     pub fn adjoints(&self) -> impl Iterator<Item = GradientView<'_>> {
         self.derivation
             .adjoints
@@ -141,12 +141,12 @@ pub struct GradientView<'a> {
 }
 
 impl<'a> GradientView<'a> {
-    /// The same derivative in another format.
+    /// Returns the same derivative in another format.
     pub fn format(self, format: Format) -> GradientView<'a> {
         GradientView { format, ..self }
     }
 
-    /// The same derivative in terms of adjoints.
+    /// Returns the same derivative in terms of adjoints.
     pub fn recurrence(self) -> GradientView<'a> {
         GradientView {
             form: Form::Recurrence,
@@ -154,7 +154,7 @@ impl<'a> GradientView<'a> {
         }
     }
 
-    /// The derivative itself.
+    /// Returns the derivative itself.
     pub fn derivative(self) -> &'a Derivative {
         self.derivative
     }

@@ -71,7 +71,7 @@ pub enum TensorRole {
 }
 
 impl TensorRole {
-    /// The keyword that declares this role.
+    /// Returns the keyword that declares this role.
     pub fn keyword(self) -> &'static str {
         match self {
             TensorRole::Input => "input",
@@ -100,7 +100,7 @@ pub enum DimRef {
 }
 
 impl DimRef {
-    /// The span of the reference.
+    /// Returns the span of the reference.
     pub fn span(&self) -> Span {
         match self {
             DimRef::Named(ident) => ident.span,
@@ -189,7 +189,7 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
-    /// The operator as written in the DSL.
+    /// Returns the operator as written in the DSL.
     pub fn symbol(self) -> &'static str {
         match self {
             BinaryOp::Add => "+",

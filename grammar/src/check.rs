@@ -114,7 +114,7 @@ pub fn check(program: Program) -> (Option<CheckedModel>, Vec<Diagnostic>) {
     (model, diagnostics)
 }
 
-/// What a name refers to.
+/// The kind of thing a name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Symbol {
     Dim,

@@ -72,7 +72,7 @@ impl Diagnostic {
         self
     }
 
-    /// Whether this diagnostic is an error.
+    /// Returns whether this diagnostic is an error.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -117,7 +117,7 @@ impl miette::Diagnostic for Diagnostic {
     }
 }
 
-/// Whether any diagnostic in the list is an error.
+/// Returns whether any diagnostic in the list is an error.
 pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().any(Diagnostic::is_error)
 }

@@ -59,7 +59,7 @@ pub struct RelationInfo {
 }
 
 impl RelationInfo {
-    /// The relation's name.
+    /// Returns the relation's name.
     pub fn name(&self) -> &str {
         &self.relation.name.name
     }
@@ -122,19 +122,19 @@ impl CheckedModel {
             .find(|relation| relation.name() == name)
     }
 
-    /// The loss relation.
+    /// Returns the loss relation.
     pub fn loss(&self) -> &RelationInfo {
         &self.relations[self.loss]
     }
 
-    /// The parameters, in declaration order.
+    /// Returns the parameters, in declaration order.
     pub fn params(&self) -> impl Iterator<Item = &TensorInfo> {
         self.tensors
             .iter()
             .filter(|tensor| tensor.role == TensorRole::Param)
     }
 
-    /// The concrete size of a dimension, if the file gives one.
+    /// Returns the concrete size of a dimension, if the file gives one.
     pub fn dim_value(&self, dim: &Dim) -> Option<u64> {
         match dim {
             Dim::Fixed(size) => Some(*size),

@@ -15,17 +15,17 @@ impl Span {
         Span { start, end }
     }
 
-    /// The smallest span that covers both.
+    /// Returns the smallest span that covers both.
     pub fn join(self, other: Span) -> Span {
         Span::new(self.start.min(other.start), self.end.max(other.end))
     }
 
-    /// The number of bytes covered.
+    /// Returns the number of bytes covered.
     pub fn len(self) -> usize {
         self.end - self.start
     }
 
-    /// Whether the span covers no bytes.
+    /// Returns whether the span covers no bytes.
     pub fn is_empty(self) -> bool {
         self.start == self.end
     }

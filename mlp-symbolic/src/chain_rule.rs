@@ -85,7 +85,7 @@ pub fn differentiate(expr: &Expr, wrt: &Element) -> Expr {
     }
 }
 
-/// The derivative of `f^(order)` evaluated at `arg`: `f^(order + 1)(arg)`.
+/// Returns the derivative of `f^(order)` evaluated at `arg`: `f^(order + 1)(arg)`.
 pub fn function_derivative(function: &Function, order: u32, arg: &Expr) -> Expr {
     match function {
         Function::Abstract(name) => Expr::Call(

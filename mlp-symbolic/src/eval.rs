@@ -19,7 +19,7 @@ pub struct Array {
 }
 
 impl Array {
-    /// An array of zeros.
+    /// Returns an array of zeros.
     pub fn zeros(shape: Vec<usize>) -> Array {
         let len = shape.iter().product();
         Array {
@@ -28,7 +28,7 @@ impl Array {
         }
     }
 
-    /// The flat position of a multi-index.
+    /// Returns the flat position of a multi-index.
     pub fn offset(&self, at: &[usize]) -> usize {
         at.iter()
             .zip(&self.shape)
@@ -68,7 +68,7 @@ pub struct Values {
 }
 
 impl Values {
-    /// The size of a dimension.
+    /// Returns the size of a dimension.
     ///
     /// # Errors
     ///
@@ -84,7 +84,7 @@ impl Values {
         }
     }
 
-    /// The shape of a list of dimensions.
+    /// Returns the shape of a list of dimensions.
     ///
     /// # Errors
     ///

@@ -32,7 +32,7 @@ impl Index {
         }
     }
 
-    /// The same range under another name.
+    /// Returns the same range under another name.
     pub fn renamed(&self, name: &str) -> Self {
         Index::new(name, self.dim.clone())
     }
@@ -87,7 +87,7 @@ impl Builtin {
         })
     }
 
-    /// The DSL name.
+    /// Returns the DSL name.
     pub fn name(self) -> &'static str {
         match self {
             Builtin::Relu => "relu",
@@ -143,7 +143,7 @@ pub enum Function {
 }
 
 impl Function {
-    /// The DSL name.
+    /// Returns the DSL name.
     pub fn name(&self) -> &str {
         match self {
             Function::Builtin(builtin) => builtin.name(),
@@ -201,37 +201,37 @@ pub enum Expr {
 }
 
 impl Expr {
-    /// The number zero.
+    /// Returns the number zero.
     pub fn zero() -> Expr {
         Expr::Num(Number::zero())
     }
 
-    /// The number one.
+    /// Returns the number one.
     pub fn one() -> Expr {
         Expr::Num(Number::one())
     }
 
-    /// An integer.
+    /// Builds an integer.
     pub fn int(value: i64) -> Expr {
         Expr::Num(Number::from_integer(BigInt::from(value)))
     }
 
-    /// Whether this is the number zero.
+    /// Returns whether this is the number zero.
     pub fn is_zero(&self) -> bool {
         matches!(self, Expr::Num(n) if n.is_zero())
     }
 
-    /// Whether this is the number one.
+    /// Returns whether this is the number one.
     pub fn is_one(&self) -> bool {
         matches!(self, Expr::Num(n) if n.is_one())
     }
 
-    /// A tensor element.
+    /// Builds a tensor element.
     pub fn tensor(name: &str, indices: Vec<Index>) -> Expr {
         Expr::Tensor(Element::new(name, indices))
     }
 
-    /// A product, with trivial cases folded: no factors is 1, one factor is itself.
+    /// Builds a product, with trivial cases folded: no factors is 1, one factor is itself.
     pub fn mul(mut factors: Vec<Expr>) -> Expr {
         if factors.iter().any(Expr::is_zero) {
             return Expr::zero();
@@ -244,7 +244,7 @@ impl Expr {
         }
     }
 
-    /// A sum of terms, with trivial cases folded: zero terms are dropped.
+    /// Builds a sum of terms, with trivial cases folded: zero terms are dropped.
     pub fn add(mut terms: Vec<Expr>) -> Expr {
         terms.retain(|t| !t.is_zero());
         match terms.len() {
@@ -296,7 +296,7 @@ impl Expr {
         }
     }
 
-    /// The free indices: those used and not bound by a sum inside this expression.
+    /// Returns the free indices: those used and not bound by a sum inside this expression.
     pub fn free_indices(&self) -> BTreeSet<Index> {
         let mut free = BTreeSet::new();
         self.collect_free(&mut free);
@@ -333,7 +333,7 @@ impl Expr {
         }
     }
 
-    /// Whether the index occurs free in this expression.
+    /// Returns whether the index occurs free in this expression.
     pub fn mentions(&self, index: &Index) -> bool {
         match self {
             Expr::Num(_) | Expr::Size(_) => false,
@@ -347,7 +347,7 @@ impl Expr {
         }
     }
 
-    /// Every index name that occurs, bound or free.
+    /// Returns every index name that occurs, bound or free.
     pub fn index_names(&self, names: &mut BTreeSet<Arc<str>>) {
         self.walk(&mut |e| match e {
             Expr::Adjoint(element) | Expr::Tensor(element) => {
@@ -366,7 +366,7 @@ impl Expr {
         });
     }
 
-    /// The number of nodes, a measure of size.
+    /// Returns the number of nodes, a measure of size.
     pub fn node_count(&self) -> usize {
         let mut count = 0;
         self.walk(&mut |_| count += 1);

@@ -61,7 +61,7 @@ impl Derivation {
     }
 }
 
-/// What [`derive_with`] computes.
+/// Options of [`derive_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeriveOptions {
     /// Also substitute the adjoints into closed formulas. The closed formula of a depth-`D`

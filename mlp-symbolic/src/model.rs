@@ -31,12 +31,12 @@ pub struct RelationDef {
 }
 
 impl RelationDef {
-    /// The relation's name.
+    /// Returns the relation's name.
     pub fn name(&self) -> &str {
         &self.lhs.name
     }
 
-    /// The relation's shape.
+    /// Returns the relation's shape.
     pub fn shape(&self) -> Vec<Dim> {
         self.lhs.indices.iter().map(|i| i.dim.clone()).collect()
     }
@@ -117,7 +117,7 @@ impl Model {
         })
     }
 
-    /// The loss relation.
+    /// Returns the loss relation.
     pub fn loss(&self) -> &RelationDef {
         &self.relations[self.loss]
     }
@@ -132,19 +132,19 @@ impl Model {
         self.tensors.iter().find(|t| &*t.name == name)
     }
 
-    /// The parameters in declaration order.
+    /// Returns the parameters in declaration order.
     pub fn params(&self) -> impl Iterator<Item = &TensorSpec> {
         self.tensors.iter().filter(|t| t.role == TensorRole::Param)
     }
 
-    /// The shape of any named tensor: declared or defined by a relation.
+    /// Returns the shape of any named tensor: declared or defined by a relation.
     pub fn shape_of(&self, name: &str) -> Option<Vec<Dim>> {
         self.tensor(name)
             .map(|t| t.shape.clone())
             .or_else(|| self.relation(name).map(RelationDef::shape))
     }
 
-    /// The concrete size of a dimension, if the model gives one.
+    /// Returns the concrete size of a dimension, if the model gives one.
     pub fn dim_value(&self, dim: &Dim) -> Option<u64> {
         match dim {
             Dim::Fixed(size) => Some(*size),

@@ -6,8 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use num_bigint::BigInt;
-use num_traits::{One, Signed, ToPrimitive, Zero};
+use num_traits::{One, ToPrimitive, Zero};
 
 use crate::expr::{fresh_name, Expr, Index, Number, BOUND_NAMES};
 use crate::substitute::{freshen, rename_indices};
@@ -16,7 +15,7 @@ use crate::substitute::{freshen, rename_indices};
 /// such as `10^100000` cannot stall the simplifier.
 const MAX_FOLDED_EXPONENT: i64 = 256;
 
-/// What [`simplify_with`] may do.
+/// Rules [`simplify_with`] may apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimplifyOptions {
     /// Contract Kronecker deltas against the sums that bind one of their indices.
@@ -288,7 +287,7 @@ impl Simplifier {
     }
 }
 
-/// Whether a term is, or has as a factor, a delta on one of the summed indices.
+/// Returns whether a term is, or has as a factor, a delta on one of the summed indices.
 fn has_bound_delta(term: &Expr, bound: &[Index]) -> bool {
     let is_bound_delta =
         |e: &Expr| matches!(e, Expr::Delta(a, b) if bound.contains(a) || bound.contains(b));
@@ -436,16 +435,6 @@ pub fn resort(expr: &Expr) -> Expr {
 /// Simplifies and then names summed indices canonically.
 pub fn canonical(expr: &Expr) -> Expr {
     canonical_names(&simplify(expr))
-}
-
-/// Whether a number is a negative rational, for printing a leading minus sign.
-pub fn is_negative(n: &Number) -> bool {
-    n.is_negative()
-}
-
-/// Converts an integer to an exact number.
-pub fn number(value: i64) -> Number {
-    Number::from_integer(BigInt::from(value))
 }
 
 #[cfg(test)]

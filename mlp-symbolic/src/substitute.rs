@@ -86,7 +86,7 @@ pub fn freshen(
     (fresh, renames)
 }
 
-/// What [`substitute`] replaces.
+/// The kind of element [`substitute`] replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// Tensor elements `name[..]`.
