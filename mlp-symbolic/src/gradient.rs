@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::chain_rule::differentiate;
 use crate::expr::{Element, Expr, Index, FREE_NAMES};
 use crate::model::Model;
-use crate::simplify::{canonical, canonical_names};
-use crate::substitute::{freshen, rename_indices, substitute, Target};
+use crate::simplify::{canonical, canonical_names, splice_adjoints};
+use crate::substitute::{freshen, rename_indices};
 
 /// One step of a derivation: the rule applied and the expression it produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,21 +234,17 @@ fn derive_one(
     let recurrence = canonical(&local);
 
     let expanded_formula = if options.expand {
-        // Only the adjoints the recurrence mentions are substituted, so the cost does not grow
-        // with the number of relations.
-        let mut mentioned = BTreeSet::new();
-        recurrence.walk(&mut |e| {
-            if let Expr::Adjoint(element) = e {
-                mentioned.insert(element.name.clone());
-            }
+        let spliced = splice_adjoints(&recurrence, &|element| {
+            let (params, formula) = expanded.get(&element.name)?;
+            let map: Vec<(Index, Index)> = params
+                .iter()
+                .cloned()
+                .zip(element.indices.iter().cloned())
+                .filter(|(from, to)| from != to)
+                .collect();
+            Some(rename_indices(formula, &map))
         });
-        let mut substituted = recurrence.clone();
-        for name in &mentioned {
-            if let Some((params, formula)) = expanded.get(name) {
-                substituted = substitute(&substituted, Target::Adjoint, name, params, formula);
-            }
-        }
-        canonical(&substituted)
+        canonical_names(&spliced)
     } else {
         recurrence.clone()
     };

@@ -135,7 +135,7 @@ impl Renderer {
                     self.open(out);
                 }
                 for (at, term) in terms.iter().enumerate() {
-                    let (negative, magnitude) = split_sign(term);
+                    let negative = negative_coefficient(term).is_some();
                     if at == 0 {
                         if negative {
                             out.push_str(self.minus());
@@ -145,49 +145,87 @@ impl Renderer {
                         out.push_str(if negative { self.minus() } else { "+" });
                         out.push(' ');
                     }
-                    self.expr_in(&magnitude, Context::Top, out);
+                    self.magnitude(term, out);
                 }
                 if needs_parens {
                     self.close(out);
                 }
             }
             Expr::Mul(factors) => {
-                let (negative, magnitude) = split_sign(expr);
-                if negative {
+                if negative_coefficient(expr).is_some() {
                     let needs_parens = context >= Context::Factor;
                     if needs_parens {
                         self.open(out);
                     }
                     out.push_str(self.minus());
-                    self.expr_in(&magnitude, Context::Top, out);
+                    self.magnitude(expr, out);
                     if needs_parens {
                         self.close(out);
                     }
                     return;
                 }
-                let needs_parens = context == Context::Atom;
-                if needs_parens {
-                    self.open(out);
-                }
-                let last = factors.len() - 1;
-                for (at, factor) in factors.iter().enumerate() {
-                    if at > 0 {
-                        out.push_str(match self.format {
-                            Format::Ascii => " * ",
-                            Format::Unicode | Format::Latex => " ",
-                        });
-                    }
-                    let factor_context = if at == last {
-                        Context::LastFactor
-                    } else {
-                        Context::Factor
-                    };
-                    self.expr_in(factor, factor_context, out);
-                }
-                if needs_parens {
-                    self.close(out);
-                }
+                self.product(None, factors, context, out);
             }
+        }
+    }
+
+    /// Renders a term without its leading minus sign, in a context that needs no parentheses.
+    /// The term is not copied, because copying at every level of a deep formula is quadratic.
+    fn magnitude(&self, term: &Expr, out: &mut String) {
+        match (term, negative_coefficient(term)) {
+            (Expr::Num(_), Some(magnitude)) => self.number(&magnitude, Context::Top, out),
+            (Expr::Mul(factors), Some(magnitude)) => {
+                let coefficient = (!magnitude.is_one()).then_some(magnitude);
+                self.product(coefficient, &factors[1..], Context::Top, out);
+            }
+            _ => self.expr_in(term, Context::Top, out),
+        }
+    }
+
+    /// Renders `coefficient` (if any) followed by `factors` as a product.
+    fn product(
+        &self,
+        coefficient: Option<Number>,
+        factors: &[Expr],
+        context: Context,
+        out: &mut String,
+    ) {
+        let count = factors.len() + usize::from(coefficient.is_some());
+        if count == 1 {
+            match &coefficient {
+                Some(n) => self.number(n, context, out),
+                None => self.expr_in(&factors[0], context, out),
+            }
+            return;
+        }
+        let needs_parens = context == Context::Atom;
+        if needs_parens {
+            self.open(out);
+        }
+        let last = count - 1;
+        let items = coefficient
+            .iter()
+            .map(Item::Number)
+            .chain(factors.iter().map(Item::Expr));
+        for (at, item) in items.enumerate() {
+            if at > 0 {
+                out.push_str(match self.format {
+                    Format::Ascii => " * ",
+                    Format::Unicode | Format::Latex => " ",
+                });
+            }
+            let factor_context = if at == last {
+                Context::LastFactor
+            } else {
+                Context::Factor
+            };
+            match item {
+                Item::Number(n) => self.number(n, factor_context, out),
+                Item::Expr(factor) => self.expr_in(factor, factor_context, out),
+            }
+        }
+        if needs_parens {
+            self.close(out);
         }
     }
 
@@ -349,24 +387,21 @@ impl Renderer {
     }
 }
 
-/// Splits a leading negative coefficient off a term.
-fn split_sign(term: &Expr) -> (bool, Expr) {
+/// A factor of a rendered product: the coefficient, or an expression.
+enum Item<'a> {
+    Number(&'a Number),
+    Expr(&'a Expr),
+}
+
+/// Returns the magnitude of a term's leading coefficient if it is negative.
+fn negative_coefficient(term: &Expr) -> Option<Number> {
     match term {
-        Expr::Num(n) if n.is_negative() => (true, Expr::Num(-n.clone())),
+        Expr::Num(n) if n.is_negative() => Some(-n.clone()),
         Expr::Mul(factors) => match factors.first() {
-            Some(Expr::Num(n)) if n.is_negative() => {
-                let magnitude = -n.clone();
-                let mut rest = factors.clone();
-                if magnitude.is_one() {
-                    rest.remove(0);
-                } else {
-                    rest[0] = Expr::Num(magnitude);
-                }
-                (true, Expr::mul(rest))
-            }
-            _ => (false, term.clone()),
+            Some(Expr::Num(n)) if n.is_negative() => Some(-n.clone()),
+            _ => None,
         },
-        _ => (false, term.clone()),
+        _ => None,
     }
 }
 

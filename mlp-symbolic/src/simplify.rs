@@ -3,12 +3,12 @@
 //! against sums, and factors ordered. Products are not expanded over sums, so results keep the
 //! factored shape a person writes, such as `2 (yhat[j] − y[j]) h[k]`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use num_traits::{One, ToPrimitive, Zero};
 
-use crate::expr::{fresh_name, Expr, Index, Number, BOUND_NAMES};
+use crate::expr::{Element, Expr, Index, Number, BOUND_NAMES};
 use crate::substitute::{freshen, rename_indices};
 
 /// Largest integer exponent folded into a number; larger powers stay symbolic, so that a typo
@@ -40,11 +40,60 @@ pub fn simplify_with(expr: &Expr, options: SimplifyOptions) -> Expr {
     Simplifier { options }.run(expr)
 }
 
+/// Replaces adjoint atoms of a simplified expression by simplified formulas, and simplifies
+/// only the nodes on the way from the root to a replaced atom. The formulas are not walked
+/// again, which keeps building closed forms of deep models from growing with the cube of depth.
+pub fn splice_adjoints(expr: &Expr, replacement: &dyn Fn(&Element) -> Option<Expr>) -> Expr {
+    let simplifier = Simplifier {
+        options: SimplifyOptions::default(),
+    };
+    simplifier
+        .splice(expr, replacement)
+        .unwrap_or_else(|| expr.clone())
+}
+
 struct Simplifier {
     options: SimplifyOptions,
 }
 
 impl Simplifier {
+    /// Returns `None` if nothing below `expr` was replaced.
+    fn splice(&self, expr: &Expr, replacement: &dyn Fn(&Element) -> Option<Expr>) -> Option<Expr> {
+        let children = |items: &[Expr]| -> Option<Vec<Expr>> {
+            let spliced: Vec<Option<Expr>> = items
+                .iter()
+                .map(|item| self.splice(item, replacement))
+                .collect();
+            if spliced.iter().all(Option::is_none) {
+                return None;
+            }
+            Some(
+                spliced
+                    .into_iter()
+                    .zip(items)
+                    .map(|(new, old)| new.unwrap_or_else(|| old.clone()))
+                    .collect(),
+            )
+        };
+        match expr {
+            Expr::Adjoint(element) => replacement(element),
+            Expr::Add(items) => children(items).map(|items| self.add(items)),
+            Expr::Mul(items) => children(items).map(|items| self.mul(items)),
+            Expr::Sum(bound, body) => self
+                .splice(body, replacement)
+                .map(|body| self.sum(bound.clone(), body)),
+            Expr::Pow(base, exponent) => self
+                .splice(base, replacement)
+                .map(|base| self.pow(base, exponent)),
+            Expr::Call(function, order, arg) => self
+                .splice(arg, replacement)
+                .map(|arg| Expr::Call(function.clone(), *order, Box::new(arg))),
+            Expr::Num(_) | Expr::Size(_) | Expr::Tensor(_) | Expr::Partial(_) | Expr::Delta(..) => {
+                None
+            }
+        }
+    }
+
     fn run(&self, expr: &Expr) -> Expr {
         match expr {
             Expr::Num(_)
@@ -356,51 +405,110 @@ pub fn canonical_names(expr: &Expr) -> Expr {
     current
 }
 
-fn rename_bound(expr: &Expr, in_scope: &BTreeSet<Arc<str>>) -> Expr {
-    match expr {
-        Expr::Sum(bound, body) => {
-            let mut scope = in_scope.clone();
-            let mut map = Vec::new();
-            let mut new_bound = Vec::new();
-            // Names already used by the bound indices must stay available for renaming, so
-            // pick against the enclosing scope plus names chosen so far.
-            for index in bound {
-                let name = fresh_name(BOUND_NAMES, &scope);
-                scope.insert(name.clone());
-                let renamed = Index {
-                    name,
-                    dim: index.dim.clone(),
-                };
-                if renamed != *index {
-                    map.push((index.clone(), renamed.clone()));
-                }
-                new_bound.push(renamed);
-            }
-            let body = rename_indices(body, &map);
-            Expr::Sum(new_bound, Box::new(rename_bound(&body, &scope)))
+/// Renames summed indices in one pass. `map` holds, for each original summed index, the stack
+/// of names it has in the enclosing sums. Names are candidates from [`BOUND_NAMES`], then `i1`,
+/// `i2`, ...; `available` holds the positions of those not taken by a free index or an enclosing
+/// sum, so the first free name is found without scanning, even in formulas nested hundreds deep.
+struct Renamer {
+    free: BTreeSet<Arc<str>>,
+    candidates: Vec<Arc<str>>,
+    available: BTreeSet<usize>,
+    map: HashMap<Index, Vec<Index>>,
+}
+
+impl Renamer {
+    fn new(free: BTreeSet<Arc<str>>) -> Self {
+        let mut renamer = Renamer {
+            free,
+            candidates: Vec::new(),
+            available: BTreeSet::new(),
+            map: HashMap::new(),
+        };
+        for name in BOUND_NAMES {
+            renamer.add_candidate(Arc::from(*name));
         }
-        Expr::Add(items) => Expr::Add(
-            items
-                .iter()
-                .map(|item| rename_bound(item, in_scope))
-                .collect(),
-        ),
-        Expr::Mul(items) => Expr::Mul(
-            items
-                .iter()
-                .map(|item| rename_bound(item, in_scope))
-                .collect(),
-        ),
-        Expr::Call(function, order, arg) => Expr::Call(
-            function.clone(),
-            *order,
-            Box::new(rename_bound(arg, in_scope)),
-        ),
-        Expr::Pow(base, exponent) => {
-            Expr::Pow(Box::new(rename_bound(base, in_scope)), exponent.clone())
-        }
-        other => other.clone(),
+        renamer
     }
+
+    fn add_candidate(&mut self, name: Arc<str>) {
+        if !self.free.contains(&name) {
+            self.available.insert(self.candidates.len());
+        }
+        self.candidates.push(name);
+    }
+
+    /// Takes the first available name and returns its position.
+    fn take(&mut self) -> usize {
+        while self.available.is_empty() {
+            let number = self.candidates.len() + 1 - BOUND_NAMES.len();
+            self.add_candidate(Arc::from(format!("i{number}")));
+        }
+        let position = *self.available.first().expect("a candidate is available");
+        self.available.remove(&position);
+        position
+    }
+
+    fn index(&self, index: &Index) -> Index {
+        self.map
+            .get(index)
+            .and_then(|stack| stack.last())
+            .cloned()
+            .unwrap_or_else(|| index.clone())
+    }
+
+    fn element(&self, element: &Element) -> Element {
+        Element {
+            name: element.name.clone(),
+            indices: element.indices.iter().map(|i| self.index(i)).collect(),
+        }
+    }
+
+    fn run(&mut self, expr: &Expr) -> Expr {
+        match expr {
+            Expr::Sum(bound, body) => {
+                let mut new_bound = Vec::with_capacity(bound.len());
+                let mut positions = Vec::with_capacity(bound.len());
+                for index in bound {
+                    let position = self.take();
+                    positions.push(position);
+                    let renamed = Index {
+                        name: self.candidates[position].clone(),
+                        dim: index.dim.clone(),
+                    };
+                    self.map
+                        .entry(index.clone())
+                        .or_default()
+                        .push(renamed.clone());
+                    new_bound.push(renamed);
+                }
+                let body = self.run(body);
+                for index in bound {
+                    if let Some(stack) = self.map.get_mut(index) {
+                        stack.pop();
+                    }
+                }
+                self.available.extend(positions);
+                Expr::Sum(new_bound, Box::new(body))
+            }
+            Expr::Add(items) => Expr::Add(items.iter().map(|item| self.run(item)).collect()),
+            Expr::Mul(items) => Expr::Mul(items.iter().map(|item| self.run(item)).collect()),
+            Expr::Call(function, order, arg) => {
+                Expr::Call(function.clone(), *order, Box::new(self.run(arg)))
+            }
+            Expr::Pow(base, exponent) => Expr::Pow(Box::new(self.run(base)), exponent.clone()),
+            Expr::Tensor(element) => Expr::Tensor(self.element(element)),
+            Expr::Adjoint(element) => Expr::Adjoint(self.element(element)),
+            Expr::Partial(pair) => {
+                Expr::Partial(Box::new((self.element(&pair.0), self.element(&pair.1))))
+            }
+            Expr::Delta(a, b) => Expr::Delta(self.index(a), self.index(b)),
+            Expr::Num(_) | Expr::Size(_) => expr.clone(),
+        }
+    }
+}
+
+fn rename_bound(expr: &Expr, free: &BTreeSet<Arc<str>>) -> Expr {
+    Renamer::new(free.clone()).run(expr)
 }
 
 /// Sorts the terms, factors and summed indices of an expression without other changes.

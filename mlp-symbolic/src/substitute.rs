@@ -35,14 +35,27 @@ pub fn rename_indices(expr: &Expr, map: &[(Index, Index)]) -> Expr {
             Expr::Pow(Box::new(rename_indices(base, map)), exponent.clone())
         }
         Expr::Sum(bound, body) => {
-            // Indices bound here shadow the map, and only pairs whose source occurs matter.
-            let active: Vec<(Index, Index)> = map
+            // Indices bound here shadow the map.
+            let mut active: Vec<(Index, Index)> = map
                 .iter()
-                .filter(|(from, _)| !bound.contains(from) && body.mentions(from))
+                .filter(|(from, _)| !bound.contains(from))
                 .cloned()
                 .collect();
+            let clashes = |active: &[(Index, Index)]| {
+                bound
+                    .iter()
+                    .any(|index| active.iter().any(|(_, to)| to.name == index.name))
+            };
+            // Finding what the body mentions walks all of it, so it is done only when a summed
+            // index could capture a target; deep formulas would otherwise cost a walk per level.
+            if clashes(&active) {
+                active.retain(|(from, _)| body.mentions(from));
+            }
             if active.is_empty() {
                 return expr.clone();
+            }
+            if !clashes(&active) {
+                return Expr::Sum(bound.clone(), Box::new(rename_indices(body, &active)));
             }
             let targets: BTreeSet<Arc<str>> =
                 active.iter().map(|(_, to)| to.name.clone()).collect();
