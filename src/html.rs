@@ -53,9 +53,9 @@ pub fn render(report: &CheckReport) -> String {
             escape(&fix.to)
         ));
     }
-    let mut open: Option<(&str, &str)> = None;
+    let mut open: Option<&str> = None;
     for item in &report.items {
-        let group = (item.kind, item.of.as_str());
+        let group = item.group();
         if open != Some(group) {
             if open.is_some() {
                 body.push_str("</table>\n");

@@ -108,6 +108,14 @@ pub struct ItemReport {
 }
 
 impl ItemReport {
+    /// The heading it is listed under: its derivation's start, or "claims".
+    pub fn group(&self) -> &str {
+        match self.kind {
+            "claim" => "",
+            _ => &self.of,
+        }
+    }
+
     /// Whether the claim or step was shown equal.
     pub fn is_equal(&self) -> bool {
         matches!(self.verdict, "canonical" | "numeric")
@@ -191,6 +199,8 @@ pub fn check_source(file: &str, source: &str, kind: SourceKind) -> CheckReport {
     let Some(model) = model else {
         return report;
     };
+    // Errors in claims and derivations alone leave a model to check the rest with.
+    report.model_errors = !report.fixes.is_empty();
     match check_model(&model, NumericOptions::default()) {
         Ok(result) => {
             for item in result.items {
@@ -684,28 +694,31 @@ impl CheckReport {
         if !self.fixes.is_empty() {
             out.push('\n');
         }
-        let mut heading: Option<(&'static str, &str)> = None;
+        let mut heading: Option<&str> = None;
         for item in &self.items {
-            let this = (item.kind, item.of.as_str());
+            let this = item.group();
             if heading != Some(this) {
                 if heading.is_some() {
                     out.push('\n');
                 }
                 match item.kind {
-                    "claim" => out.push_str("claim\n"),
+                    "claim" => out.push_str("claims\n"),
                     _ => out.push_str(&format!("derive {}\n", item.of)),
                 }
                 heading = Some(this);
             }
             let position = format!("{}:{}", item.line, item.column);
-            let label = match item.step {
-                Some(step) => format!("step {step}"),
-                None => format!("{} =", item.of),
+            let (label, shown) = match item.step {
+                Some(step) => (format!("step {step}"), format!("= {}", item.expression)),
+                None => (
+                    "claim".to_string(),
+                    format!("{} = {}", item.of, item.expression),
+                ),
             };
             out.push_str(&format!(
-                "  {position:<8} {label}  {}\n      = {}\n",
+                "  {position:<8} {label:<7} {}\n  {:<8} {shown}\n",
                 item.verdict_text(),
-                item.expression
+                ""
             ));
         }
         let equal = self.items.iter().filter(|i| i.is_equal()).count();
