@@ -632,7 +632,7 @@ impl CounterexampleReport {
             .map(|(name, value)| format!("{name}={}", array_text(value)))
             .collect();
         let mut out = format!(
-            "sizes {}; at {}: previous = {}, this step = {}",
+            "sizes {}; at {}: expected {}, written {}",
             if sizes.is_empty() {
                 "fixed".into()
             } else {

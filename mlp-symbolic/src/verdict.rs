@@ -124,17 +124,11 @@ impl std::fmt::Display for Slip {
             Slip::ConstantFactor { ratio } => {
                 let missing = ratio.strip_prefix("1/").filter(|rest| !rest.contains('/'));
                 match missing {
-                    Some(factor) => write!(
-                        f,
-                        "missing factor {factor} (the step is {ratio} of the previous)"
-                    ),
-                    None => write!(
-                        f,
-                        "wrong constant factor (the step is {ratio} times the previous)"
-                    ),
+                    Some(factor) => write!(f, "missing factor {factor} (ratio {ratio})"),
+                    None => write!(f, "wrong constant factor (ratio {ratio})"),
                 }
             }
-            Slip::Sign => f.write_str("sign (the step is the negative of the previous)"),
+            Slip::Sign => f.write_str("sign (ratio -1)"),
             Slip::SwappedIndices { first, second } => {
                 write!(f, "indices `{first}` and `{second}` swapped")
             }
