@@ -2,8 +2,8 @@
 //! DSL file or a Markdown note.
 //!
 //! When the model's relations have a slip whose diagnostic suggests one replacement (an unbound
-//! index where the left side has a single free index), the suggestion is applied and the steps
-//! are checked under the fixed model; the report lists every fix applied. A claim or derivation
+//! index where the left side has a single free index), the suggestion is applied. The steps are
+//! then checked under the fixed model, and the report lists every fix applied. A claim or derivation
 //! that the semantic checks reject (such as a step with other free indices than the start) is
 //! reported as not equal and left out of the model, so that the others still get a verdict.
 
@@ -59,7 +59,7 @@ pub struct DiagnosticEntry {
     pub severity: &'static str,
     /// The stable code.
     pub code: &'static str,
-    /// What is wrong.
+    /// The problem, in one line.
     pub message: String,
     /// 1-based line.
     pub line: usize,
@@ -94,7 +94,7 @@ pub struct ItemReport {
     pub slip: Option<SlipReport>,
     /// A point where the sides differ, when not equal.
     pub counterexample: Option<CounterexampleReport>,
-    /// Why no verdict could be reached, when unchecked.
+    /// The reason no verdict was reached, when unchecked.
     pub reason: Option<String>,
     /// The index into the model's derivations, or `None` for a claim.
     #[serde(skip)]
@@ -108,7 +108,7 @@ pub struct ItemReport {
 }
 
 impl ItemReport {
-    /// The heading it is listed under: its derivation's start, or "claims".
+    /// Returns the group it is listed under: its derivation's start, or empty for a claim.
     pub fn group(&self) -> &str {
         match self.kind {
             "claim" => "",
@@ -127,7 +127,7 @@ impl ItemReport {
 pub struct SlipReport {
     /// A kebab-case kind such as `constant-factor`.
     pub kind: &'static str,
-    /// What a person would say.
+    /// The slip in words.
     pub description: String,
 }
 

@@ -88,3 +88,9 @@ fn cli_says_it_applied_the_fix() {
     ));
     assert!(stdout.contains("13 equal, 0 not equal or unchecked; 1 fix(es) applied to the model"));
 }
+
+#[test]
+fn notes_verdicts_snapshot() {
+    let report = check_source("notes.md", NOTES, SourceKind::Markdown);
+    insta::assert_snapshot!(report.render_verdicts());
+}

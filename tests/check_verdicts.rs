@@ -42,7 +42,7 @@ fn canonical_verdict() {
 
 #[test]
 fn numeric_verdict_when_no_normal_form_proves_it() {
-    // sin² + cos² = 1 is beyond the normal form, but holds at every random point.
+    // The normal form cannot prove sin² + cos² = 1, but every random point satisfies it.
     let report = report(SLIPS);
     let item = at_line(&report, 13);
     assert_eq!(item.verdict, "numeric");
@@ -175,7 +175,7 @@ fn mlp(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn cli_lists_verdicts_and_exits_1_on_a_slip() {
+fn cli_slip_exits_1() {
     let output = mlp(&["check", "tests/fixtures/chain.mlp"]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8(output.stdout).unwrap();
@@ -192,7 +192,7 @@ fn cli_lists_verdicts_and_exits_1_on_a_slip() {
 }
 
 #[test]
-fn cli_exits_0_when_all_equal() {
+fn cli_all_equal_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ok.mlp");
     std::fs::write(
@@ -210,7 +210,7 @@ fn cli_exits_0_when_all_equal() {
 }
 
 #[test]
-fn cli_exits_2_on_unreadable_input() {
+fn cli_unreadable_exits_2() {
     let output = mlp(&["check", "tests/fixtures/no_such_file.mlp"]);
     assert_eq!(output.status.code(), Some(2));
 }

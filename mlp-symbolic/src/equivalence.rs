@@ -3,8 +3,9 @@
 //!
 //! The normal form expands products over sums, pulls every sum outward, contracts Kronecker
 //! deltas, names summed indices canonically and collects like terms. Two expressions with the
-//! same normal form are equal; the converse does not hold (`sin²x + cos²x` and `1`, or sums whose
-//! canonical index names depend on factor order), which is what the numeric test is for.
+//! same normal form are equal. Equal expressions can have different normal forms, such as
+//! `sin²x + cos²x` and `1`, or sums whose canonical index names depend on factor order, so the
+//! numeric test decides those.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -263,10 +264,10 @@ fn random_function(rng: &mut StdRng) -> SmoothFunction {
     }
 }
 
-/// Draws random trials for a model: sizes in `1..=max_size` for every named dimension without
-/// a concrete size, values in (−1.5, 1.5) for every input, target and parameter, and a random
-/// stand-in for every abstract function (and for every function named in `extra_functions`);
-/// then runs the forward pass.
+/// Draws random trials for a model and runs the forward pass on each. A trial draws a size in
+/// `1..=max_size` for every named dimension without a concrete size, and values in (−1.5, 1.5)
+/// for every input, target and parameter. It also draws a stand-in for every abstract function
+/// of the model and of `extra_functions`.
 ///
 /// # Errors
 ///
@@ -316,7 +317,7 @@ pub fn trials(
 }
 
 /// Whether two values agree within the tolerance of the numeric test. Two NaNs agree: a point
-/// where both sides are undefined (such as `log` of a negative value) says nothing.
+/// where both sides are undefined (such as `log` of a negative value) is no evidence either way.
 pub fn close(a: f64, b: f64) -> bool {
     if a.is_nan() && b.is_nan() {
         return true;
