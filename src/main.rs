@@ -244,10 +244,11 @@ fn check(args: &CheckArgs) -> Result<String, Failure> {
             json
         }
         CheckFormat::Human => {
-            // Diagnostics go to stdout too, so that the verdicts read in order with them.
-            let mut out = mlp::diagnostics::render(&name, &source, &report.raw_diagnostics, false);
-            out.push_str(&report.render_verdicts());
-            out
+            eprint!(
+                "{}",
+                render_diagnostics(path, &source, &report.raw_diagnostics)
+            );
+            report.render_verdicts()
         }
     };
     if report.all_equal() {

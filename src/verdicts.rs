@@ -162,8 +162,10 @@ pub struct CheckReport {
     /// Diagnostics as given by the checks, for rendering with source context.
     #[serde(skip)]
     pub raw_diagnostics: Vec<Diagnostic>,
-    /// Whether the model itself has errors that no fix resolved.
+    /// Whether the relations as written have errors, fixed or not.
     pub model_errors: bool,
+    /// The checked model's size, such as "4 relations, 4 parameters, loss `L`".
+    pub model: Option<String>,
 }
 
 impl CheckReport {
@@ -186,6 +188,7 @@ pub fn check_source(file: &str, source: &str, kind: SourceKind) -> CheckReport {
         items: Vec::new(),
         raw_diagnostics: diagnostics.clone(),
         model_errors: first_model.is_none(),
+        model: None,
     };
     let mut working = source.to_string();
     let model = match first_model {
@@ -201,6 +204,12 @@ pub fn check_source(file: &str, source: &str, kind: SourceKind) -> CheckReport {
     };
     // Errors in claims and derivations alone leave a model to check the rest with.
     report.model_errors = !report.fixes.is_empty();
+    report.model = Some(format!(
+        "{} relations, {} parameters, loss `{}`",
+        model.relations.len(),
+        model.params().count(),
+        model.loss().name()
+    ));
     match check_model(&model, NumericOptions::default()) {
         Ok(result) => {
             for item in result.items {
@@ -726,9 +735,12 @@ impl CheckReport {
         if !self.items.is_empty() {
             out.push('\n');
         }
+        out.push_str(&self.file);
+        if let (Some(model), false) = (&self.model, self.model_errors) {
+            out.push_str(&format!(": ok ({model})"));
+        }
         out.push_str(&format!(
-            "{}: {equal} equal, {unequal} not equal or unchecked",
-            self.file
+            ": {equal} equal, {unequal} not equal or unchecked"
         ));
         if self.model_errors && self.fixes.is_empty() {
             out.push_str("; the model has errors, so no step was checked");

@@ -78,10 +78,11 @@ fn cli_says_it_applied_the_fix() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("did you mean `b1[i]`?"), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("did you mean `b1[i]`?"), "{stderr}");
     assert!(
-        stdout.contains("╭─[tests/fixtures/two_layer_notes.md:17:151]"),
-        "{stdout}"
+        stderr.contains("╭─[tests/fixtures/two_layer_notes.md:17:151]"),
+        "{stderr}"
     );
     assert!(stdout.contains(
         "applied the suggested fix at tests/fixtures/two_layer_notes.md:17:151: `b1[j]` → `b1[i]`; every step below is checked under the fixed model"

@@ -204,7 +204,9 @@ fn cli_all_equal_exits_0() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
-        stdout.ends_with(": 2 equal, 0 not equal or unchecked\n"),
+        stdout.ends_with(
+            ": ok (1 relations, 1 parameters, loss `L`): 2 equal, 0 not equal or unchecked\n"
+        ),
         "{stdout}"
     );
 }
