@@ -1,6 +1,8 @@
-//! The `mlp` command line: `mlp derive` prints gradients, `mlp check` runs the semantic checks.
+//! The `mlp` command line: `mlp derive` prints gradients, `mlp check` runs the semantic checks
+//! and gives every claim and derivation step a verdict.
 //!
-//! Exit status: 0 on success, 1 when the model has errors, 2 when the input cannot be read.
+//! Exit status: 0 on success, 1 when the model has errors or a claim or step is not equal, 2
+//! when the input cannot be read.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -24,11 +26,26 @@ struct Cli {
 enum Command {
     /// Print the gradient of the loss with respect to every parameter.
     Derive(DeriveArgs),
-    /// Run the semantic checks and print every diagnostic.
-    Check {
-        /// The model file (`.mlp`).
-        file: PathBuf,
-    },
+    /// Run the semantic checks, then check every claim and derivation step.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The model file: DSL (`.mlp`) or a Markdown note with LaTeX display math (`.md`).
+    file: PathBuf,
+    /// Output on stdout: verdicts for people, or one JSON object for tools.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    format: CheckFormat,
+    /// Also write a self-contained HTML page with every step's verdict, the math as MathML.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CheckFormat {
+    Human,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -75,7 +92,7 @@ fn main() -> ExitCode {
         .stack_size(WORKER_STACK_BYTES)
         .spawn(move || match cli.command {
             Command::Derive(args) => derive(&args),
-            Command::Check { file } => check(&file),
+            Command::Check(args) => check(&args),
         });
     let result = match worker.map(|handle| handle.join()) {
         Ok(Ok(result)) => result,
@@ -205,24 +222,43 @@ fn derive(args: &DeriveArgs) -> Result<String, Failure> {
     Ok(out)
 }
 
-fn check(path: &Path) -> Result<String, Failure> {
+fn check(args: &CheckArgs) -> Result<String, Failure> {
+    let path = &args.file;
     let source = read_source(path)?;
-    let (model, diagnostics) = mlp::grammar::parse_and_check(&source);
-    let rendered = render_diagnostics(path, &source, &diagnostics);
-    match model {
-        Some(model) => {
-            eprint!("{rendered}");
-            Ok(format!(
-                "{}: ok ({} relations, {} parameters, loss `{}`)\n",
-                path.display(),
-                model.relations.len(),
-                model.params().count(),
-                model.loss().name()
-            ))
+    let kind = mlp::verdicts::SourceKind::from_path(path);
+    let name = path.display().to_string();
+    let report = mlp::verdicts::check_source(&name, &source, kind);
+    if let Some(html) = &args.report {
+        std::fs::write(html, mlp::html::render(&report)).map_err(|error| Failure {
+            code: 2,
+            message: format!("error: cannot write `{}`: {error}\n", html.display()),
+        })?;
+    }
+    let output = match args.format {
+        CheckFormat::Json => {
+            let mut json = serde_json::to_string_pretty(&report).map_err(|error| Failure {
+                code: 101,
+                message: format!("error: cannot write JSON: {error}\n"),
+            })?;
+            json.push('\n');
+            json
         }
-        None => Err(Failure {
+        CheckFormat::Human => {
+            eprint!(
+                "{}",
+                render_diagnostics(path, &source, &report.raw_diagnostics)
+            );
+            report.render_verdicts()
+        }
+    };
+    if report.all_equal() {
+        Ok(output)
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(output.as_bytes());
+        Err(Failure {
             code: 1,
-            message: rendered,
-        }),
+            message: String::new(),
+        })
     }
 }

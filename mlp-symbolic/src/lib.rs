@@ -4,6 +4,7 @@
 
 pub mod chain_rule;
 pub mod codegen;
+pub mod equivalence;
 pub mod eval;
 pub mod expr;
 pub mod gradient;
@@ -11,9 +12,11 @@ pub mod model;
 pub mod render;
 pub mod simplify;
 pub mod substitute;
+pub mod verdict;
 
 pub use expr::{Builtin, Dim, Element, Expr, Function, Index, Number};
 pub use gradient::{derive, derive_with, Derivation, Derivative, DeriveOptions, Step};
 pub use model::{LowerError, Model, RelationDef, TensorSpec};
 pub use render::{render, Format};
 pub use simplify::{canonical, simplify};
+pub use verdict::{check_model, Counterexample, ItemCheck, ModelCheck, Slip, Verdict};

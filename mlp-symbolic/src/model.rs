@@ -157,12 +157,24 @@ impl Model {
     }
 }
 
-struct Lowering<'a> {
+/// Lowers syntax trees to the IR, given the range of every index occurrence: a relation's, a
+/// claim's or a derivation's `index_ranges`.
+pub struct Lowering<'a> {
     ranges: &'a HashMap<Span, Dim>,
 }
 
-impl Lowering<'_> {
-    fn index(&self, ident: &Ident) -> Result<Index, LowerError> {
+impl<'a> Lowering<'a> {
+    /// A lowering that takes index ranges from `ranges`, keyed by occurrence span.
+    pub fn new(ranges: &'a HashMap<Span, Dim>) -> Self {
+        Lowering { ranges }
+    }
+
+    /// Lowers one index occurrence.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the occurrence has no range.
+    pub fn index(&self, ident: &Ident) -> Result<Index, LowerError> {
         let dim = self.ranges.get(&ident.span).ok_or_else(|| LowerError {
             message: format!("index `{}` has no inferred range", ident.name),
             span: ident.span,
@@ -170,7 +182,12 @@ impl Lowering<'_> {
         Ok(Index::new(&ident.name, dim.clone()))
     }
 
-    fn expr(&self, ast: &Ast) -> Result<Expr, LowerError> {
+    /// Lowers an expression; unevaluated partial derivatives stay [`Expr::Partial`].
+    ///
+    /// # Errors
+    ///
+    /// Fails on an index without a range or a construct the IR cannot represent.
+    pub fn expr(&self, ast: &Ast) -> Result<Expr, LowerError> {
         Ok(match &ast.kind {
             ExprKind::Number(value) => Expr::Num(value.clone()),
             ExprKind::Tensor { name, indices } => Expr::tensor(

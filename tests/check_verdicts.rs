@@ -1,0 +1,218 @@
+//! `mlp check` on DSL files: one verdict per claim and step, each kind of slip, exit status.
+
+use std::process::Command;
+
+use mlp::verdicts::{check_source, CheckReport, ItemReport, SourceKind};
+
+const SLIPS: &str = include_str!("fixtures/slips.mlp");
+const CHAIN: &str = include_str!("fixtures/chain.mlp");
+
+fn report(source: &str) -> CheckReport {
+    check_source("model.mlp", source, SourceKind::Dsl)
+}
+
+/// The claim or step written on `line`.
+fn at_line(report: &CheckReport, line: usize) -> &ItemReport {
+    report
+        .items
+        .iter()
+        .find(|item| item.line == line)
+        .unwrap_or_else(|| panic!("nothing checked on line {line}: {:#?}", report.items))
+}
+
+fn slip_kind(item: &ItemReport) -> Option<&'static str> {
+    item.slip.as_ref().map(|slip| slip.kind)
+}
+
+#[test]
+fn every_claim_gets_a_verdict() {
+    let report = report(SLIPS);
+    assert_eq!(report.items.len(), 8, "{:#?}", report.items);
+    assert!(report.items.iter().all(|item| item.kind == "claim"));
+    assert!(!report.all_equal());
+}
+
+#[test]
+fn canonical_verdict() {
+    let report = report(SLIPS);
+    let item = at_line(&report, 12);
+    assert_eq!(item.verdict, "canonical");
+    assert_eq!(item.verdict_text(), "equal (canonical form)");
+}
+
+#[test]
+fn numeric_verdict_when_no_normal_form_proves_it() {
+    // The normal form cannot prove sin² + cos² = 1, but every random point satisfies it.
+    let report = report(SLIPS);
+    let item = at_line(&report, 13);
+    assert_eq!(item.verdict, "numeric");
+    assert_eq!(item.trials, Some(20));
+    assert_eq!(item.verdict_text(), "equal (numeric, 20 trials)");
+}
+
+#[test]
+fn missing_constant_factor() {
+    let report = report(SLIPS);
+    let item = at_line(&report, 14);
+    assert_eq!(item.verdict, "not-equal");
+    assert_eq!(slip_kind(item), Some("constant-factor"));
+    let description = &item.slip.as_ref().unwrap().description;
+    assert!(description.starts_with("missing factor 2"), "{description}");
+    let counterexample = item.counterexample.as_ref().unwrap();
+    assert!((counterexample.expected - 2.0 * counterexample.claimed).abs() < 1e-4);
+    assert!(counterexample.tensors.contains_key("yhat"));
+    assert!(counterexample.tensors.contains_key("y"));
+}
+
+#[test]
+fn sign_slip() {
+    let report = report(SLIPS);
+    let item = at_line(&report, 15);
+    assert_eq!(slip_kind(item), Some("sign"));
+    let counterexample = item.counterexample.as_ref().unwrap();
+    assert!((counterexample.expected + counterexample.claimed).abs() < 1e-4);
+}
+
+#[test]
+fn swapped_free_indices() {
+    let report = report(SLIPS);
+    let item = at_line(&report, 16);
+    assert_eq!(slip_kind(item), Some("swapped-indices"));
+    assert_eq!(
+        item.slip.as_ref().unwrap().description,
+        "indices `j` and `k` swapped"
+    );
+    // Swapped indices differ only where they take different values.
+    let indices = &item.counterexample.as_ref().unwrap().indices;
+    assert_ne!(indices["j"], indices["k"]);
+}
+
+#[test]
+fn transposed_tensor() {
+    let report = report(SLIPS);
+    let item = at_line(&report, 17);
+    assert_eq!(slip_kind(item), Some("transposed-tensor"));
+    assert!(item
+        .slip
+        .as_ref()
+        .unwrap()
+        .description
+        .starts_with("`V` transposed"));
+}
+
+#[test]
+fn missing_derivative_factor() {
+    let report = report(SLIPS);
+    let item = at_line(&report, 18);
+    assert_eq!(slip_kind(item), Some("missing-derivative-factor"));
+    let description = &item.slip.as_ref().unwrap().description;
+    assert!(description.contains("σ'("), "{description}");
+    // The counterexample names the stand-in used for the abstract function.
+    assert!(item
+        .counterexample
+        .as_ref()
+        .unwrap()
+        .functions
+        .contains_key("sigma"));
+}
+
+#[test]
+fn free_index_mismatch_without_numeric_testing() {
+    let report = report(SLIPS);
+    let item = at_line(&report, 19);
+    assert_eq!(item.verdict, "not-equal");
+    assert_eq!(slip_kind(item), Some("free-index-mismatch"));
+    assert!(item.counterexample.is_none());
+    assert!(report
+        .diagnostics
+        .iter()
+        .any(|d| d.code == "mlp::index::free_mismatch" && d.line == 19));
+}
+
+#[test]
+fn one_slip_in_a_chain_is_reported_once() {
+    let report = report(CHAIN);
+    let verdicts: Vec<(usize, Option<usize>, &str)> = report
+        .items
+        .iter()
+        .map(|item| (item.line, item.step, item.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (13, None, "canonical"),
+            (16, Some(1), "canonical"),
+            (17, Some(2), "not-equal"),
+            // Compared with step 2 as written, which already lacks the 2.
+            (18, Some(3), "canonical"),
+            (21, Some(1), "canonical"),
+            (22, Some(2), "canonical"),
+            (23, Some(3), "canonical"),
+        ]
+    );
+    assert_eq!(slip_kind(at_line(&report, 17)), Some("constant-factor"));
+    assert_eq!(report.items[2].column, 3);
+}
+
+#[test]
+fn correct_chain_is_all_equal() {
+    let fixed = CHAIN
+        .replace(
+            "sum_i (yhat[i] - y[i]) * delta",
+            "sum_i 2 * (yhat[i] - y[i]) * delta",
+        )
+        .replace("= (yhat[j] - y[j]) * h[k]", "= 2 * (yhat[j] - y[j]) * h[k]");
+    let report = report(&fixed);
+    assert!(report.all_equal(), "{:#?}", report.items);
+}
+
+fn mlp(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mlp"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run mlp")
+}
+
+#[test]
+fn cli_slip_exits_1() {
+    let output = mlp(&["check", "tests/fixtures/chain.mlp"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("derive ∂L/∂W2[j, k]\n"), "{stdout}");
+    assert!(
+        stdout.contains("  16:3     step 1  equal (canonical form)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  17:3     step 2  NOT EQUAL: likely slip: missing factor 2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; counterexample: sizes "), "{stdout}");
+}
+
+#[test]
+fn cli_all_equal_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ok.mlp");
+    std::fs::write(
+        &path,
+        "dim I\ninput x[I]\nparam w[I]\nL = sum_i w[i] * x[i]\nderive ∂L/∂w[k]\n  = sum_i delta[i, k] * x[i]\n  = x[k]\n",
+    )
+    .unwrap();
+    let output = mlp(&["check", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.ends_with(
+            ": ok (1 relations, 1 parameters, loss `L`): 2 equal, 0 not equal or unchecked\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn cli_unreadable_exits_2() {
+    let output = mlp(&["check", "tests/fixtures/no_such_file.mlp"]);
+    assert_eq!(output.status.code(), Some(2));
+}
