@@ -48,7 +48,7 @@ fn deep(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("deep_expanded");
     group.sample_size(10);
-    for depth in [2, 4, 8, 16, 32, 64] {
+    for depth in [2, 4, 8, 16, 32, 64, 128, 256] {
         let model = model(&deep_mlp(depth));
         group.bench_with_input(BenchmarkId::from_parameter(depth), &model, |b, model| {
             b.iter(|| derive_with(model, DeriveOptions { expand: true }))
