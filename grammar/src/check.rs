@@ -35,52 +35,10 @@ pub fn check(program: Program) -> (Option<CheckedModel>, Vec<Diagnostic>) {
             _ => None,
         })
         .collect();
-    for relation in &relations {
-        checker.check_relation_names(relation);
-    }
-    let order = checker.order_relations(&relations);
-    let mut infos: Vec<RelationInfo> = Vec::new();
-    if let Some(order) = order {
-        for position in order {
-            let relation = relations[position];
-            if let Some(info) = checker.resolve_relation(relation, &infos) {
-                infos.push(info);
-            }
-        }
-    }
-    for relation in &relations {
-        checker.reject_partials(relation);
-    }
-    let mut claims = Vec::new();
-    let mut derivations = Vec::new();
-    for statement in &program.statements {
-        match statement {
-            Statement::Claim(claim) => {
-                if let Some((free_indices, index_ranges)) =
-                    checker.check_chain(&claim.lhs, &[&claim.rhs], &relations, &infos)
-                {
-                    claims.push(ClaimInfo {
-                        claim: claim.clone(),
-                        free_indices,
-                        index_ranges,
-                    });
-                }
-            }
-            Statement::Derivation(derivation) => {
-                let steps: Vec<&Expr> = derivation.steps.iter().map(|step| &step.expr).collect();
-                if let Some((free_indices, index_ranges)) =
-                    checker.check_chain(&derivation.start, &steps, &relations, &infos)
-                {
-                    derivations.push(DerivationInfo {
-                        derivation: derivation.clone(),
-                        free_indices,
-                        index_ranges,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
+
+    let infos = checker.resolve_relations(&relations);
+    let (claims, derivations) = checker.check_claims(&program, &relations, &infos);
+
     let loss = if infos.len() == relations.len() {
         checker.choose_loss(&program, &infos)
     } else {
@@ -89,14 +47,14 @@ pub fn check(program: Program) -> (Option<CheckedModel>, Vec<Diagnostic>) {
     if let Some(loss) = loss {
         checker.warn_unused(&infos, loss);
     }
+
     let Checker {
-        diagnostics,
+        mut diagnostics,
         dims,
         tensors,
         functions,
         ..
     } = checker;
-    let mut diagnostics = diagnostics;
     diagnostics.sort_by_key(|d| (d.span.start, d.severity));
     let model = match loss {
         Some(loss) if !has_errors(&diagnostics) => Some(CheckedModel {
@@ -148,6 +106,67 @@ struct Checker {
 }
 
 impl Checker {
+    /// Checks names and indices of every relation, in an order where each follows those it
+    /// reads, and returns the relations that passed.
+    fn resolve_relations(&mut self, relations: &[&Relation]) -> Vec<RelationInfo> {
+        for relation in relations {
+            self.check_relation_names(relation);
+        }
+        let mut infos: Vec<RelationInfo> = Vec::new();
+        if let Some(order) = self.order_relations(relations) {
+            for position in order {
+                if let Some(info) = self.resolve_relation(relations[position], &infos) {
+                    infos.push(info);
+                }
+            }
+        }
+        for relation in relations {
+            self.reject_partials(relation);
+        }
+        infos
+    }
+
+    /// Checks every claim and derivation chain against the resolved relations.
+    fn check_claims(
+        &mut self,
+        program: &Program,
+        relations: &[&Relation],
+        infos: &[RelationInfo],
+    ) -> (Vec<ClaimInfo>, Vec<DerivationInfo>) {
+        let mut claims = Vec::new();
+        let mut derivations = Vec::new();
+        for statement in &program.statements {
+            match statement {
+                Statement::Claim(claim) => {
+                    if let Some((free_indices, index_ranges)) =
+                        self.check_chain(&claim.lhs, &[&claim.rhs], relations, infos)
+                    {
+                        claims.push(ClaimInfo {
+                            claim: claim.clone(),
+                            free_indices,
+                            index_ranges,
+                        });
+                    }
+                }
+                Statement::Derivation(derivation) => {
+                    let steps: Vec<&Expr> =
+                        derivation.steps.iter().map(|step| &step.expr).collect();
+                    if let Some((free_indices, index_ranges)) =
+                        self.check_chain(&derivation.start, &steps, relations, infos)
+                    {
+                        derivations.push(DerivationInfo {
+                            derivation: derivation.clone(),
+                            free_indices,
+                            index_ranges,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        (claims, derivations)
+    }
+
     fn error(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
