@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use mlp_symbolic::codegen::rust::{
     emit_impl, function_key, required_functions, RustTarget, ScalarType,
 };
-use mlp_symbolic::{derive_with, DeriveOptions, Derivation, Dim};
+use mlp_symbolic::{derive_with, Derivation, DeriveOptions, Dim};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
@@ -128,7 +128,11 @@ fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
             format!("internal error: generated code does not tokenize: {error}"),
         )
     })?;
-    let include = include.map(|path| quote!(const _: &str = ::core::include_str!(#path);));
+    let include = include.map(|path| {
+        quote!(
+            const _: &str = ::core::include_str!(#path);
+        )
+    });
     Ok(quote! {
         #item
         #include
@@ -463,7 +467,7 @@ fn resolve_functions(
     for (key, path) in &args.functions {
         let entry = required
             .iter()
-            .find(|(name, order)| function_key(name, *order) == key.to_string());
+            .find(|(name, order)| *key == function_key(name, *order));
         match entry {
             Some(entry) => {
                 functions.insert(entry.clone(), path.to_token_stream().to_string());

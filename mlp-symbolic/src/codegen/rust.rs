@@ -93,7 +93,9 @@ pub enum RustEmitError {
     #[error("every relation reads a target, so the model has no prediction")]
     NoOutput,
     /// The model declares no input or no target tensor.
-    #[error("the model declares no {0} tensor; the runtime needs at least one input and one target")]
+    #[error(
+        "the model declares no {0} tensor; the runtime needs at least one input and one target"
+    )]
     MissingRole(&'static str),
     /// An expression still contains an unevaluated partial derivative.
     #[error("`{0}` contains an unevaluated partial derivative, which has no numeric value")]
@@ -371,7 +373,10 @@ impl<'a> Emitter<'a> {
 
     /// `&[N, I]`: the shape as a `ParamInfo` slice.
     fn shape_slice(&self, shape: &[Dim]) -> Result<String, RustEmitError> {
-        let dims: Vec<String> = shape.iter().map(|d| self.dim(d)).collect::<Result<_, _>>()?;
+        let dims: Vec<String> = shape
+            .iter()
+            .map(|d| self.dim(d))
+            .collect::<Result<_, _>>()?;
         Ok(format!("&[{}]", dims.join(", ")))
     }
 
@@ -460,7 +465,13 @@ impl<'a> Emitter<'a> {
         out.push_str("#[allow(non_snake_case)]\n#[derive(Debug, Clone)]\n");
         writeln!(out, "{vis} struct {name}{} {{", self.generics_decl()).ok();
         for param in model.params() {
-            writeln!(out, "    pub {}: {},", param.name, self.array_type(&param.shape)?).ok();
+            writeln!(
+                out,
+                "    pub {}: {},",
+                param.name,
+                self.array_type(&param.shape)?
+            )
+            .ok();
         }
         for adjoint in &self.derivation.adjoints {
             let shape: Vec<Dim> = adjoint.wrt.indices.iter().map(|i| i.dim.clone()).collect();
@@ -481,7 +492,13 @@ impl<'a> Emitter<'a> {
         )
         .ok();
         for param in model.params() {
-            writeln!(out, "            {}: {},", param.name, self.zeros(&param.shape)?).ok();
+            writeln!(
+                out,
+                "            {}: {},",
+                param.name,
+                self.zeros(&param.shape)?
+            )
+            .ok();
         }
         for adjoint in &self.derivation.adjoints {
             let shape: Vec<Dim> = adjoint.wrt.indices.iter().map(|i| i.dim.clone()).collect();
@@ -507,7 +524,13 @@ impl<'a> Emitter<'a> {
         )
         .ok();
         for param in self.derivation.model.params() {
-            writeln!(out, "            {}: {},", param.name, self.zeros(&param.shape)?).ok();
+            writeln!(
+                out,
+                "            {}: {},",
+                param.name,
+                self.zeros(&param.shape)?
+            )
+            .ok();
         }
         out.push_str("        }\n    }\n}\n");
         Ok(())
@@ -529,7 +552,9 @@ impl<'a> Emitter<'a> {
         };
         let output = self.output_relation()?;
 
-        out.push_str("#[automatically_derived]\n#[allow(non_snake_case, unused_parens, clippy::all)]\n");
+        out.push_str(
+            "#[automatically_derived]\n#[allow(non_snake_case, unused_parens, clippy::all)]\n",
+        );
         writeln!(
             out,
             "impl{} {rt}::Model for {}{generics} {{",
@@ -540,9 +565,24 @@ impl<'a> Emitter<'a> {
         writeln!(out, "type Scalar = {scalar};").ok();
         writeln!(out, "type Tape = {}{generics};", self.tape_name()).ok();
         writeln!(out, "type Gradients = {}{generics};", self.gradients_name()).ok();
-        writeln!(out, "const INPUT_LEN: usize = {};", len_of(TensorRole::Input)?).ok();
-        writeln!(out, "const TARGET_LEN: usize = {};", len_of(TensorRole::Target)?).ok();
-        writeln!(out, "const OUTPUT_LEN: usize = {};", self.len(&output.shape())?).ok();
+        writeln!(
+            out,
+            "const INPUT_LEN: usize = {};",
+            len_of(TensorRole::Input)?
+        )
+        .ok();
+        writeln!(
+            out,
+            "const TARGET_LEN: usize = {};",
+            len_of(TensorRole::Target)?
+        )
+        .ok();
+        writeln!(
+            out,
+            "const OUTPUT_LEN: usize = {};",
+            self.len(&output.shape())?
+        )
+        .ok();
 
         // forward
         writeln!(
@@ -576,7 +616,11 @@ impl<'a> Emitter<'a> {
         writeln!(
             out,
             "fn output(tape: &Self::Tape) -> &[{scalar}] {{ {} }}",
-            self.flat(&format!("tape.{}", output.lhs.name), output.lhs.indices.len(), false)
+            self.flat(
+                &format!("tape.{}", output.lhs.name),
+                output.lhs.indices.len(),
+                false
+            )
         )
         .ok();
 
@@ -611,7 +655,13 @@ impl<'a> Emitter<'a> {
         slice: &str,
     ) -> Result<(), RustEmitError> {
         let mut offset = String::from("0");
-        for tensor in self.derivation.model.tensors.iter().filter(|t| t.role == role) {
+        for tensor in self
+            .derivation
+            .model
+            .tensors
+            .iter()
+            .filter(|t| t.role == role)
+        {
             let len = self.len(&tensor.shape)?;
             let place = format!("tape.{}", tensor.name);
             if tensor.shape.is_empty() {
@@ -743,9 +793,7 @@ impl<'a> Emitter<'a> {
                     }
                 } else if *exponent == Number::new(1.into(), 2.into()) {
                     format!("{base}.sqrt()")
-                } else if exponent.is_negative()
-                    && *exponent == -Number::new(1.into(), 2.into())
-                {
+                } else if exponent.is_negative() && *exponent == -Number::new(1.into(), 2.into()) {
                     format!("(1.0_{scalar} / {base}.sqrt())")
                 } else {
                     format!("{base}.powf({})", self.number(exponent))
@@ -889,14 +937,18 @@ mod tests {
             visibility: "pub".into(),
             const_generics: dims.iter().map(|d| d.to_string()).collect(),
             scalar: ScalarType::F32,
-            dims: dims.iter().map(|d| (d.to_string(), d.to_string())).collect(),
+            dims: dims
+                .iter()
+                .map(|d| (d.to_string(), d.to_string()))
+                .collect(),
             output: None,
             functions: BTreeMap::new(),
             runtime: "::mlp_runtime".into(),
         }
     }
 
-    const RELU_NET: &str = "dim I, N, O\ninput x[I]\ntarget y[O]\nparam W1[N, I], b1[N], W2[O, N], b2[O]\n\
+    const RELU_NET: &str =
+        "dim I, N, O\ninput x[I]\ntarget y[O]\nparam W1[N, I], b1[N], W2[O, N], b2[O]\n\
         a[i] = sum_j W1[i, j] * x[j] + b1[i]\nh[i] = relu(a[i])\n\
         yhat[i] = sum_j W2[i, j] * h[j] + b2[i]\nL = sum_i (yhat[i] - y[i])^2\n";
 
@@ -904,7 +956,10 @@ mod tests {
     fn relu_net_forward_loops_over_relations() {
         let code = emit_impl(&derivation(RELU_NET), &target(&["I", "N", "O"])).expect("emits");
         assert!(code.contains("for __i in 0..N {"), "{code}");
-        assert!(code.contains("tape.h[__i] = tape.a[__i].max(0.0_f32);"), "{code}");
+        assert!(
+            code.contains("tape.h[__i] = tape.a[__i].max(0.0_f32);"),
+            "{code}"
+        );
         assert!(code.contains("type Tape = NetTape<I, N, O>;"), "{code}");
         assert!(code.contains("const OUTPUT_LEN: usize = (O);"), "{code}");
         assert!(code.contains("grads.W1["), "{code}");
@@ -918,15 +973,21 @@ mod tests {
 
     #[test]
     fn abstract_function_needs_a_path() {
-        let source = RELU_NET.replace("relu", "sigma").replace("dim I", "fn sigma\ndim I");
+        let source = RELU_NET
+            .replace("relu", "sigma")
+            .replace("dim I", "fn sigma\ndim I");
         let error = emit_impl(&derivation(&source), &target(&["I", "N", "O"])).unwrap_err();
         assert!(
             matches!(&error, RustEmitError::MissingFunction { key, .. } if key == "sigma"),
             "{error:?}"
         );
         let mut with_fns = target(&["I", "N", "O"]);
-        with_fns.functions.insert(("sigma".into(), 0), "my_sigma".into());
-        with_fns.functions.insert(("sigma".into(), 1), "my_sigma_prime".into());
+        with_fns
+            .functions
+            .insert(("sigma".into(), 0), "my_sigma".into());
+        with_fns
+            .functions
+            .insert(("sigma".into(), 1), "my_sigma_prime".into());
         let code = emit_impl(&derivation(&source), &with_fns).expect("emits");
         assert!(code.contains("my_sigma_prime(tape.a["), "{code}");
     }
