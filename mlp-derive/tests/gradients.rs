@@ -228,3 +228,28 @@ fn output_is_the_prediction() {
     let total: f64 = probabilities.iter().sum();
     assert!((total - 1.0).abs() < 1e-12, "softmax sums to {total}");
 }
+
+fn softsign(x: f64) -> f64 {
+    x / (1.0 + x.abs())
+}
+
+fn softsign_prime(x: f64) -> f64 {
+    1.0 / ((1.0 + x.abs()) * (1.0 + x.abs()))
+}
+
+#[derive_mlp(
+    file = "../examples/perceptron.mlp",
+    fns(sigma = softsign, sigma_prime = softsign_prime)
+)]
+#[allow(non_snake_case)]
+pub struct Perceptron<const I: usize, const N: usize, const O: usize> {
+    pub W1: [[f64; I]; N],
+    pub b1: [f64; N],
+    pub W2: [[f64; N]; O],
+    pub b2: [f64; O],
+}
+
+#[test]
+fn perceptron_with_user_sigma_matches_finite_differences() {
+    check_finite_differences::<Perceptron<3, 4, 2>>(10, -1.0);
+}

@@ -74,11 +74,11 @@ pub enum RustEmitError {
     #[error("dimension `{0}` has no size: add `const {0}: usize` to the struct's generics, use a literal array length in a field, or declare `dim {0} = <size>` in the model")]
     MissingDim(String),
     /// An abstract function (or one of its derivatives) has no Rust implementation.
-    #[error("abstract function `{name}` needs a Rust implementation of {what}: pass `fns({key} = path::to::function)`")]
+    #[error("{what} has no Rust implementation; pass `fns({key} = path::to::function)` with a function from the scalar type to itself")]
     MissingFunction {
         /// The function's name.
         name: String,
-        /// `sigma` or `sigma'` spelled out.
+        /// The function or derivative, such as "the abstract function `sigma`".
         what: String,
         /// The key to pass, such as `sigma_prime`.
         key: String,
@@ -109,6 +109,15 @@ pub fn function_key(name: &str, order: u32) -> String {
         0 => name.to_string(),
         1 => format!("{name}_prime"),
         _ => format!("{name}_prime{order}"),
+    }
+}
+
+fn describe_function(name: &str, order: u32) -> String {
+    if order == 0 {
+        format!("the abstract function `{name}`")
+    } else {
+        let primes = "'".repeat(order as usize);
+        format!("`{name}{primes}`, a derivative of the abstract function `{name}`,")
     }
 }
 
@@ -244,11 +253,7 @@ impl<'a> Emitter<'a> {
         }
         for (name, order) in required_functions(self.derivation) {
             if !self.target.functions.contains_key(&(name.clone(), order)) {
-                let what = if order == 0 {
-                    format!("`{name}`")
-                } else {
-                    format!("`{name}{}`", "'".repeat(order as usize))
-                };
+                let what = describe_function(&name, order);
                 return Err(RustEmitError::MissingFunction {
                     key: function_key(&name, order),
                     name,
@@ -813,7 +818,7 @@ impl<'a> Emitter<'a> {
                         .get(&(name.to_string(), *order))
                         .ok_or_else(|| RustEmitError::MissingFunction {
                             name: name.to_string(),
-                            what: format!("`{name}{}`", "'".repeat(*order as usize)),
+                            what: describe_function(name, *order),
                             key: function_key(name, *order),
                         })?;
                     format!("{path}({})", self.expr(arg, context)?)
