@@ -1,5 +1,5 @@
 //! `#[derive_mlp]`: compiles a model written in index notation into an implementation of
-//! `mlp_runtime::Model` for a struct that holds the model's parameters.
+//! `mlp_runtime::Model` for a struct that contains the model's parameters.
 //!
 //! ```ignore
 //! use mlp_runtime::derive_mlp;
@@ -57,7 +57,7 @@ pub fn derive_mlp(
     }
 }
 
-/// Where the model's source comes from.
+/// The origin of the model's source: a file or an inline string.
 enum Source {
     File(LitStr),
     Inline(LitStr),

@@ -7,7 +7,7 @@
 //! `mlp codegen` share this emitter.
 //!
 //! Storage of the generated types:
-//! - the tape holds a copy of every input and target and the value of every relation;
+//! - the tape contains a copy of every input and target and the value of every relation;
 //! - the gradients struct holds one accumulator per parameter and, in private fields, one
 //!   buffer per adjoint, because `Model::backward` receives the tape by shared reference.
 
@@ -41,8 +41,8 @@ impl ScalarType {
     }
 }
 
-/// What the generated code is attached to: the user's struct and how the model's names map to
-/// Rust.
+/// The user's struct that the generated code implements `Model` for, and the mapping of the
+/// model's names to Rust.
 #[derive(Debug, Clone)]
 pub struct RustTarget {
     /// The struct's name, such as `Net`.
@@ -121,8 +121,8 @@ fn describe_function(name: &str, order: u32) -> String {
     }
 }
 
-/// The abstract functions, with their derivative orders, that the forward pass and the
-/// backward pass call.
+/// Returns the abstract functions, with their derivative orders, that the forward pass and
+/// the backward pass call.
 pub fn required_functions(derivation: &Derivation) -> BTreeSet<(String, u32)> {
     let mut needed = BTreeSet::new();
     let model = &derivation.model;
@@ -142,7 +142,7 @@ pub fn required_functions(derivation: &Derivation) -> BTreeSet<(String, u32)> {
     needed
 }
 
-/// Where a tensor's values live in the generated code.
+/// The place of a tensor's values in the generated code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Storage {
     /// A field of the user's struct: `self.W1`.
@@ -157,11 +157,11 @@ struct Emitter<'a> {
     storage: BTreeMap<Arc<str>, Storage>,
     /// The tape expression in the current function (`tape`).
     tape: &'static str,
-    /// The expression that holds the adjoint buffers (`grads`).
+    /// The expression that contains the adjoint buffers (`grads`).
     adjoints: &'static str,
 }
 
-/// The name of the private field of the gradients struct that holds `∂L/∂R` of a relation.
+/// Returns the name of the private gradients field that stores `∂L/∂R` of a relation.
 fn adjoint_field(relation: &str) -> String {
     format!("__adjoint_{relation}")
 }
@@ -265,7 +265,7 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    /// The relations that read a target, directly or through other relations.
+    /// Returns the relations that read a target, directly or through other relations.
     fn target_dependent(&self) -> BTreeSet<Arc<str>> {
         let model = &self.derivation.model;
         let mut dependent: BTreeSet<Arc<str>> = model
@@ -364,7 +364,7 @@ impl<'a> Emitter<'a> {
         Ok(value)
     }
 
-    /// The number of entries of a shape, as a Rust constant expression.
+    /// Returns the number of entries of a shape, as a Rust constant expression.
     fn len(&self, shape: &[Dim]) -> Result<String, RustEmitError> {
         if shape.is_empty() {
             return Ok("1".into());
@@ -385,7 +385,7 @@ impl<'a> Emitter<'a> {
         Ok(format!("&[{}]", dims.join(", ")))
     }
 
-    /// A flat slice of a field: `&x`, `x.as_flattened()`, `core::slice::from_ref(&x)`.
+    /// Returns a flat slice of a field: `&x`, `x.as_flattened()`, `core::slice::from_ref(&x)`.
     fn flat(&self, place: &str, rank: usize, mutable: bool) -> String {
         let borrow = if mutable { "&mut " } else { "&" };
         match rank {
@@ -742,7 +742,7 @@ impl<'a> Emitter<'a> {
         format!("{value:?}_{}", self.target.scalar.name())
     }
 
-    /// The Rust expression of `expr`; `context` names the quantity for error messages.
+    /// Returns the Rust expression of `expr`. `context` names the quantity for error messages.
     fn expr(&self, expr: &Expr, context: &str) -> Result<String, RustEmitError> {
         let scalar = self.target.scalar.name();
         Ok(match expr {
