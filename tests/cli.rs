@@ -206,3 +206,32 @@ fn zero_division_is_rejected() {
         "division by zero",
     );
 }
+
+#[test]
+fn codegen_prints_model_impl() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/relu_net.mlp");
+    let output = mlp(&["codegen", model, "--name", "ReluNet"]);
+    let code = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        code.contains("pub struct ReluNet<const I: usize, const N: usize, const O: usize>"),
+        "{code}"
+    );
+    assert!(code.contains("::mlp_runtime::Model"), "{code}");
+    assert!(code.contains("fn backward(&self"), "{code}");
+}
+
+#[test]
+fn codegen_rejects_model_without_target() {
+    let path = write_temp(
+        "no_target.mlp",
+        b"dim I\ninput x[I]\nparam w[I]\nL = sum_i w[i] * x[i]\n",
+    );
+    let output = mlp(&["codegen", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no target tensor"),
+        "{}",
+        stderr(&output)
+    );
+}

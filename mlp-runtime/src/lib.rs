@@ -45,6 +45,8 @@ pub mod reference;
 pub mod scalar;
 pub mod train;
 
+/// Implements [`Model`] for a struct from a model in index notation; see the `mlp-derive` crate.
+pub use mlp_derive::derive_mlp;
 pub use model::{Model, ParamInfo, ParamSpec};
 pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 pub use reference::TwoLayerMlp;

@@ -1,0 +1,15 @@
+use mlp_runtime::derive_mlp;
+
+#[derive_mlp(relations = "
+    dim I
+    input  x[I]
+    target y
+    param  w[I]
+    fn sigma
+    L = (sigma(sum_i w[i] * x[i]) - y)^2
+")]
+pub struct Net<const I: usize> {
+    pub w: [f32; I],
+}
+
+fn main() {}
