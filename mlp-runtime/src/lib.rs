@@ -36,6 +36,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod gemm;
 pub mod gradient_check;
 pub mod init;
 pub mod loss;
@@ -45,6 +46,7 @@ pub mod reference;
 pub mod scalar;
 pub mod train;
 
+pub use gemm::{gemm, Strides};
 /// Implements [`Model`] for a struct from a model in index notation; see the `mlp-derive` crate.
 pub use mlp_derive::derive_mlp;
 pub use model::{Model, ParamInfo, ParamSpec};

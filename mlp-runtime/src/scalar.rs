@@ -21,6 +21,7 @@ pub trait Scalar:
     + Send
     + Sync
     + 'static
+    + crate::gemm::GemmScalar
 {
     /// Converts an `f64` to this type, rounding to nearest for `f32`.
     fn from_f64(value: f64) -> Self;

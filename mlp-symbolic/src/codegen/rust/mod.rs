@@ -11,7 +11,10 @@
 //! - the gradients struct holds one accumulator per parameter and, in private fields, one
 //!   buffer per adjoint, because `Model::backward` receives the tape by shared reference.
 
+mod batch;
+
 use std::collections::{BTreeMap, BTreeSet};
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -159,6 +162,8 @@ struct Emitter<'a> {
     tape: &'static str,
     /// The expression that contains the adjoint buffers (`grads`).
     adjoints: &'static str,
+    /// Set while emitting the batched step: per-sample values then live in batch buffers.
+    batch: Option<batch::Layout>,
 }
 
 /// Returns the name of the private gradients field that stores `∂L/∂R` of a relation.
@@ -236,6 +241,7 @@ impl<'a> Emitter<'a> {
             storage,
             tape: "tape",
             adjoints: "grads",
+            batch: None,
         }
     }
 
@@ -442,6 +448,14 @@ impl<'a> Emitter<'a> {
         for (field, shape) in self.tape_fields() {
             writeln!(out, "    pub {field}: {},", self.array_type(&shape)?).ok();
         }
+        for field in self.batch_fields() {
+            writeln!(
+                out,
+                "    {field}: ::std::vec::Vec<{}>,",
+                self.target.scalar.name()
+            )
+            .ok();
+        }
         out.push_str("}\n");
         writeln!(
             out,
@@ -452,6 +466,9 @@ impl<'a> Emitter<'a> {
         .ok();
         for (field, shape) in self.tape_fields() {
             writeln!(out, "            {field}: {},", self.zeros(&shape)?).ok();
+        }
+        for field in self.batch_fields() {
+            writeln!(out, "            {field}: ::std::vec::Vec::new(),").ok();
         }
         out.push_str("        }\n    }\n}\n");
         Ok(())
@@ -648,6 +665,8 @@ impl<'a> Emitter<'a> {
         }
         out.push_str("}\n");
 
+        self.write_batch_step(out)?;
+
         self.write_visitors(out)?;
         out.push_str("}\n");
         Ok(())
@@ -726,8 +745,15 @@ impl<'a> Emitter<'a> {
     }
 
     fn element(&self, element: &Element) -> String {
-        let base = match self.storage.get(&element.name) {
-            Some(Storage::Param) => format!("self.{}", element.name),
+        let base = match (self.storage.get(&element.name), &self.batch) {
+            (Some(Storage::Param), _) => format!("self.{}", element.name),
+            (_, Some(layout)) => {
+                return layout.access(
+                    &batch::tensor_field(&element.name),
+                    &element.name,
+                    &element.indices,
+                )
+            }
             _ => format!("{}.{}", self.tape, element.name),
         };
         let mut out = base;
@@ -752,6 +778,12 @@ impl<'a> Emitter<'a> {
             Expr::Adjoint(element) => {
                 if element.name == self.derivation.model.loss().lhs.name {
                     format!("1.0_{scalar}")
+                } else if let Some(layout) = &self.batch {
+                    layout.access(
+                        &batch::adjoint_field(&element.name),
+                        &element.name,
+                        &element.indices,
+                    )
                 } else {
                     let mut out = format!("{}.{}", self.adjoints, adjoint_field(&element.name));
                     for index in &element.indices {

@@ -1,0 +1,458 @@
+//! The batched training step. Every per-sample value (inputs, targets, relations, adjoints)
+//! gets a buffer in the tape with one row per sample, grown on first use and then reused. Two
+//! shapes of term become GEMM calls: a parameter matrix times a per-sample vector summed over
+//! their shared index (`Σ_j W[i, j] h[j]`, `Σ_i ∂L/∂a[i] W[i, j]`), and a weight gradient, the
+//! outer product of two per-sample vectors summed over the batch (`∂L/∂a[j] x[k]`). Every other
+//! term runs as loops over the samples.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use mlp_grammar::TensorRole;
+
+use super::{Emitter, RustEmitError, Storage};
+use crate::expr::{Element, Expr, Index};
+
+/// Products with fewer multiply-adds over the whole batch than this run as loops, because for small layers
+/// the setup of a GEMM kernel costs more than it saves. An estimate, not a measured crossover.
+const GEMM_MIN_WORK: usize = 16_384;
+
+/// Returns the tape field that holds a tensor's values for every sample.
+pub(super) fn tensor_field(name: &str) -> String {
+    format!("__batch_{name}")
+}
+
+/// Returns the tape field that holds `∂L/∂name` for every sample.
+pub(super) fn adjoint_field(name: &str) -> String {
+    format!("__batch_adjoint_{name}")
+}
+
+/// The row length and axis sizes of every per-sample buffer, as Rust expressions.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    shapes: HashMap<Arc<str>, (String, Vec<String>)>,
+}
+
+impl Layout {
+    /// Returns the expression of one element of a batch buffer for sample `__b`.
+    pub(super) fn access(&self, field: &str, name: &str, indices: &[Index]) -> String {
+        let (len, dims) = &self.shapes[name];
+        let mut flat = String::from("0");
+        for (index, dim) in indices.iter().zip(dims) {
+            flat = format!("({flat}) * ({dim}) + {}", super::index_var(&index.name));
+        }
+        format!("tape.{field}[__b * ({len}) + {flat}]")
+    }
+
+    fn len(&self, name: &str) -> &str {
+        &self.shapes[name].0
+    }
+}
+
+/// Where a batched assignment writes.
+enum Place<'a> {
+    /// A per-sample batch buffer of the tape, by field name.
+    Buffer(String),
+    /// A parameter gradient, summed over the samples.
+    Gradient(&'a str),
+}
+
+/// A GEMM call `c ← alpha a b + beta c`, each operand a slice expression and its strides.
+struct Gemm {
+    shape: (String, String, String),
+    alpha: String,
+    a: (String, String, String),
+    b: (String, String, String),
+    c: (String, String, String),
+    /// Multiply-adds per sample, to choose between the call and loops at run time.
+    work: String,
+}
+
+impl Emitter<'_> {
+    /// Returns the names of the batch buffers of the tape.
+    pub(super) fn batch_fields(&self) -> Vec<String> {
+        let model = &self.derivation.model;
+        let mut fields: Vec<String> = model
+            .tensors
+            .iter()
+            .filter(|t| t.role != TensorRole::Param)
+            .map(|t| tensor_field(&t.name))
+            .collect();
+        fields.extend(model.relations.iter().map(|r| tensor_field(r.name())));
+        fields.extend(
+            self.derivation
+                .adjoints
+                .iter()
+                .map(|a| adjoint_field(&a.wrt.name)),
+        );
+        fields
+    }
+
+    fn layout(&self) -> Result<Layout, RustEmitError> {
+        let model = &self.derivation.model;
+        let mut shapes = HashMap::new();
+        let named = model
+            .tensors
+            .iter()
+            .filter(|t| t.role != TensorRole::Param)
+            .map(|t| (t.name.clone(), t.shape.clone()))
+            .chain(
+                model
+                    .relations
+                    .iter()
+                    .map(|r| (r.lhs.name.clone(), r.shape())),
+            );
+        for (name, shape) in named {
+            let dims = shape
+                .iter()
+                .map(|d| self.dim(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            shapes.insert(name, (self.len(&shape)?, dims));
+        }
+        Ok(Layout { shapes })
+    }
+
+    /// Writes `forward_backward_batch`: the forward pass, the adjoints and the summed parameter
+    /// gradients of a whole mini-batch, with GEMM calls where the layers are large enough.
+    pub(super) fn write_batch_step(&self, out: &mut String) -> Result<(), RustEmitError> {
+        let batched = Emitter {
+            derivation: self.derivation,
+            target: self.target,
+            storage: self.storage.clone(),
+            tape: self.tape,
+            adjoints: self.adjoints,
+            batch: Some(self.layout()?),
+        };
+        batched.write_batch_body(out)
+    }
+
+    fn write_batch_body(&self, out: &mut String) -> Result<(), RustEmitError> {
+        let model = &self.derivation.model;
+        let layout = self
+            .batch
+            .as_ref()
+            .expect("the batched emitter has a layout");
+        let scalar = self.target.scalar.name();
+        writeln!(
+            out,
+            "fn forward_backward_batch(&self, inputs: &[{scalar}], targets: &[{scalar}], tape: &mut Self::Tape, grads: &mut Self::Gradients) -> {scalar} {{"
+        )
+        .ok();
+        out.push_str(
+            "let __n = ::core::cmp::min(inputs.len() / Self::INPUT_LEN, targets.len() / Self::TARGET_LEN);\n",
+        );
+        // Buffers grow only when a larger batch arrives, so steady-state steps do not allocate.
+        for tensor in model.tensors.iter().filter(|t| t.role != TensorRole::Param) {
+            self.write_grow(out, &tensor_field(&tensor.name), layout.len(&tensor.name));
+        }
+        for relation in &model.relations {
+            self.write_grow(
+                out,
+                &tensor_field(relation.name()),
+                layout.len(relation.name()),
+            );
+        }
+        for adjoint in &self.derivation.adjoints {
+            self.write_grow(
+                out,
+                &adjoint_field(&adjoint.wrt.name),
+                layout.len(&adjoint.wrt.name),
+            );
+        }
+
+        for (role, rows, row_len) in [
+            (TensorRole::Input, "inputs", "Self::INPUT_LEN"),
+            (TensorRole::Target, "targets", "Self::TARGET_LEN"),
+        ] {
+            let mut offset = String::from("0");
+            for tensor in model.tensors.iter().filter(|t| t.role == role) {
+                let len = layout.len(&tensor.name);
+                writeln!(
+                    out,
+                    "for __b in 0..__n {{ let __row = &{rows}[__b * {row_len}..(__b + 1) * {row_len}]; tape.{}[__b * ({len})..(__b + 1) * ({len})].copy_from_slice(&__row[{offset}..{offset} + ({len})]); }}",
+                    tensor_field(&tensor.name)
+                )
+                .ok();
+                offset = format!("{offset} + ({len})");
+            }
+        }
+
+        for relation in &model.relations {
+            let place = Place::Buffer(tensor_field(relation.name()));
+            self.write_batch_assignment(out, &place, &relation.lhs, &relation.body)?;
+        }
+        for adjoint in &self.derivation.adjoints {
+            let place = Place::Buffer(adjoint_field(&adjoint.wrt.name));
+            self.write_batch_assignment(out, &place, &adjoint.wrt, &adjoint.recurrence)?;
+        }
+        for gradient in &self.derivation.gradients {
+            if gradient.recurrence.is_zero() {
+                continue;
+            }
+            let place = Place::Gradient(&gradient.wrt.name);
+            self.write_batch_assignment(out, &place, &gradient.wrt, &gradient.recurrence)?;
+        }
+
+        let loss = tensor_field(model.loss().name());
+        writeln!(
+            out,
+            "let mut __loss: {scalar} = 0.0; for __b in 0..__n {{ __loss += tape.{loss}[__b]; }} __loss"
+        )
+        .ok();
+        out.push_str("}\n");
+        Ok(())
+    }
+
+    fn write_grow(&self, out: &mut String, field: &str, len: &str) {
+        writeln!(
+            out,
+            "if tape.{field}.len() < __n * ({len}) {{ tape.{field}.resize(__n * ({len}), 0.0); }}"
+        )
+        .ok();
+    }
+
+    /// Writes one relation, adjoint or gradient for every sample, term by term.
+    fn write_batch_assignment(
+        &self,
+        out: &mut String,
+        place: &Place<'_>,
+        lhs: &Element,
+        body: &Expr,
+    ) -> Result<(), RustEmitError> {
+        let layout = self
+            .batch
+            .as_ref()
+            .expect("the batched emitter has a layout");
+        let terms: Vec<&Expr> = match body {
+            Expr::Add(terms) => terms.iter().collect(),
+            other => vec![other],
+        };
+        if let Place::Buffer(field) = place {
+            writeln!(
+                out,
+                "tape.{field}[..__n * ({})].fill(0.0);",
+                layout.len(&lhs.name)
+            )
+            .ok();
+        }
+        for term in terms {
+            let gemm = self.match_gemm(place, lhs, term)?;
+            if let Some(gemm) = &gemm {
+                writeln!(out, "if __n * ({}) >= {GEMM_MIN_WORK} {{", gemm.work).ok();
+                self.write_gemm(out, gemm);
+                out.push_str("} else {\n");
+            }
+            self.write_term_loop(out, place, lhs, term)?;
+            if gemm.is_some() {
+                out.push_str("}\n");
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `place += term` in loops over the samples and the element's indices.
+    fn write_term_loop(
+        &self,
+        out: &mut String,
+        place: &Place<'_>,
+        lhs: &Element,
+        term: &Expr,
+    ) -> Result<(), RustEmitError> {
+        let layout = self
+            .batch
+            .as_ref()
+            .expect("the batched emitter has a layout");
+        out.push_str("for __b in 0..__n {\n");
+        for index in &lhs.indices {
+            writeln!(
+                out,
+                "for {} in 0..{} {{",
+                super::index_var(&index.name),
+                self.dim(&index.dim)?
+            )
+            .ok();
+        }
+        let target = match place {
+            Place::Buffer(field) => layout.access(field, &lhs.name, &lhs.indices),
+            Place::Gradient(name) => {
+                let mut target = format!("grads.{name}");
+                for index in &lhs.indices {
+                    write!(target, "[{}]", super::index_var(&index.name)).ok();
+                }
+                target
+            }
+        };
+        writeln!(out, "{target} += {};", self.expr(term, &lhs.name)?).ok();
+        for _ in &lhs.indices {
+            out.push_str("}\n");
+        }
+        out.push_str("}\n");
+        Ok(())
+    }
+
+    fn write_gemm(&self, out: &mut String, gemm: &Gemm) {
+        let rt = &self.target.runtime;
+        let scalar = self.target.scalar.name();
+        let strides = |row: &str, col: &str| format!("{rt}::Strides {{ row: {row}, col: {col} }}");
+        writeln!(
+            out,
+            "{rt}::gemm(({}, {}, {}), {}, ({}, {}), ({}, {}), 1.0_{scalar}, ({}, {}));",
+            gemm.shape.0,
+            gemm.shape.1,
+            gemm.shape.2,
+            gemm.alpha,
+            gemm.a.0,
+            strides(&gemm.a.1, &gemm.a.2),
+            gemm.b.0,
+            strides(&gemm.b.1, &gemm.b.2),
+            gemm.c.0,
+            strides(&gemm.c.1, &gemm.c.2),
+        )
+        .ok();
+    }
+
+    /// Returns the per-sample buffer of an element with one index: a non-parameter tensor or an
+    /// adjoint other than the loss's.
+    fn vector_buffer(&self, factor: &Expr) -> Option<(String, Index)> {
+        let loss = &self.derivation.model.loss().lhs.name;
+        match factor {
+            Expr::Tensor(element)
+                if element.indices.len() == 1
+                    && self.storage.get(&element.name) == Some(&Storage::Tape) =>
+            {
+                Some((tensor_field(&element.name), element.indices[0].clone()))
+            }
+            Expr::Adjoint(element) if element.indices.len() == 1 && &element.name != loss => {
+                Some((adjoint_field(&element.name), element.indices[0].clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Splits a product into its numeric coefficient and its other factors.
+    fn coefficient_and_factors<'e>(&self, expr: &'e Expr) -> (String, Vec<&'e Expr>) {
+        let scalar = self.target.scalar.name();
+        let factors: Vec<&Expr> = match expr {
+            Expr::Mul(factors) => factors.iter().collect(),
+            other => vec![other],
+        };
+        match factors.first() {
+            Some(Expr::Num(n)) => (self.number(n), factors[1..].to_vec()),
+            _ => (format!("1.0_{scalar}"), factors),
+        }
+    }
+
+    /// Recognizes the two GEMM shapes described in the module documentation.
+    fn match_gemm(
+        &self,
+        place: &Place<'_>,
+        lhs: &Element,
+        term: &Expr,
+    ) -> Result<Option<Gemm>, RustEmitError> {
+        match place {
+            Place::Buffer(field) => self.match_matrix_vector(field, lhs, term),
+            Place::Gradient(name) => self.match_outer_product(name, lhs, term),
+        }
+    }
+
+    /// `out[o] = Σ_s P[o, s] v[s]` (or `P[s, o]`) for every sample: `OUT = V · Pᵀ` (or `V · P`).
+    fn match_matrix_vector(
+        &self,
+        field: &str,
+        lhs: &Element,
+        term: &Expr,
+    ) -> Result<Option<Gemm>, RustEmitError> {
+        let (Expr::Sum(bound, body), [out_index]) = (term, lhs.indices.as_slice()) else {
+            return Ok(None);
+        };
+        let [summed] = bound.as_slice() else {
+            return Ok(None);
+        };
+        let (alpha, factors) = self.coefficient_and_factors(body);
+        let [first, second] = factors.as_slice() else {
+            return Ok(None);
+        };
+        for (matrix, vector) in [(first, second), (second, first)] {
+            let Expr::Tensor(param) = matrix else {
+                continue;
+            };
+            if self.storage.get(&param.name) != Some(&Storage::Param) || param.indices.len() != 2 {
+                continue;
+            }
+            let Some((buffer, vector_index)) = self.vector_buffer(vector) else {
+                continue;
+            };
+            if vector_index != *summed || out_index == summed {
+                continue;
+            }
+            let k = self.dim(&summed.dim)?;
+            let n = self.dim(&out_index.dim)?;
+            // Element (s, o) of the second operand, read from the parameter's row-major storage.
+            let (row, col) = if param.indices[0] == *out_index && param.indices[1] == *summed {
+                ("1".to_string(), format!("({k})"))
+            } else if param.indices[0] == *summed && param.indices[1] == *out_index {
+                (format!("({n})"), "1".to_string())
+            } else {
+                continue;
+            };
+            return Ok(Some(Gemm {
+                shape: ("__n".into(), format!("({k})"), format!("({n})")),
+                alpha,
+                a: (format!("&tape.{buffer}[..]"), format!("({k})"), "1".into()),
+                b: (format!("self.{}.as_flattened()", param.name), row, col),
+                c: (
+                    format!("&mut tape.{field}[..]"),
+                    format!("({n})"),
+                    "1".into(),
+                ),
+                work: format!("({k}) * ({n})"),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// `G[j, k] += Σ_b u[b, j] v[b, k]`: `G += Uᵀ · V` over the samples.
+    fn match_outer_product(
+        &self,
+        name: &str,
+        lhs: &Element,
+        term: &Expr,
+    ) -> Result<Option<Gemm>, RustEmitError> {
+        let [row_index, col_index] = lhs.indices.as_slice() else {
+            return Ok(None);
+        };
+        if row_index == col_index {
+            return Ok(None);
+        }
+        let (alpha, factors) = self.coefficient_and_factors(term);
+        let [first, second] = factors.as_slice() else {
+            return Ok(None);
+        };
+        let (Some(first), Some(second)) = (self.vector_buffer(first), self.vector_buffer(second))
+        else {
+            return Ok(None);
+        };
+        let (rows, cols) = if first.1 == *row_index && second.1 == *col_index {
+            (first.0, second.0)
+        } else if second.1 == *row_index && first.1 == *col_index {
+            (second.0, first.0)
+        } else {
+            return Ok(None);
+        };
+        let m = self.dim(&row_index.dim)?;
+        let n = self.dim(&col_index.dim)?;
+        Ok(Some(Gemm {
+            shape: (format!("({m})"), "__n".into(), format!("({n})")),
+            alpha,
+            a: (format!("&tape.{rows}[..]"), "1".into(), format!("({m})")),
+            b: (format!("&tape.{cols}[..]"), format!("({n})"), "1".into()),
+            c: (
+                format!("grads.{name}.as_flattened_mut()"),
+                format!("({n})"),
+                "1".into(),
+            ),
+            work: format!("({m}) * ({n})"),
+        }))
+    }
+}
