@@ -142,6 +142,14 @@ impl Emitter<'_> {
         out.push_str(
             "let __n = ::core::cmp::min(inputs.len() / Self::INPUT_LEN, targets.len() / Self::TARGET_LEN);\n",
         );
+        // Without a product large enough for GEMM, the batch buffers only add copies: small
+        // batches and small layers run the per-sample passes, which keep values in the tape.
+        let max_work = self.max_gemm_work()?;
+        writeln!(
+            out,
+            "if __n * ({max_work}) < {GEMM_MIN_WORK} {{ let mut __loss: {scalar} = 0.0; for __b in 0..__n {{ __loss += self.forward(&inputs[__b * Self::INPUT_LEN..(__b + 1) * Self::INPUT_LEN], &targets[__b * Self::TARGET_LEN..(__b + 1) * Self::TARGET_LEN], tape); self.backward(tape, grads); }} return __loss; }}"
+        )
+        .ok();
         // Buffers grow only when a larger batch arrives, so steady-state steps do not allocate.
         for tensor in model.tensors.iter().filter(|t| t.role != TensorRole::Param) {
             self.write_grow(out, &tensor_field(&tensor.name), layout.len(&tensor.name));
@@ -202,6 +210,51 @@ impl Emitter<'_> {
         .ok();
         out.push_str("}\n");
         Ok(())
+    }
+
+    /// Returns the largest per-sample work of a term that can run as GEMM, as a Rust
+    /// expression; `0` if there is none.
+    fn max_gemm_work(&self) -> Result<String, RustEmitError> {
+        let mut works = Vec::new();
+        let mut collect =
+            |place: &Place<'_>, lhs: &Element, body: &Expr| -> Result<(), RustEmitError> {
+                let terms: Vec<&Expr> = match body {
+                    Expr::Add(terms) => terms.iter().collect(),
+                    other => vec![other],
+                };
+                for term in terms {
+                    if let Some(gemm) = self.match_gemm(place, lhs, term)? {
+                        works.push(gemm.work);
+                    }
+                }
+                Ok(())
+            };
+        for relation in &self.derivation.model.relations {
+            collect(
+                &Place::Buffer(tensor_field(relation.name())),
+                &relation.lhs,
+                &relation.body,
+            )?;
+        }
+        for adjoint in &self.derivation.adjoints {
+            collect(
+                &Place::Buffer(adjoint_field(&adjoint.wrt.name)),
+                &adjoint.wrt,
+                &adjoint.recurrence,
+            )?;
+        }
+        for gradient in &self.derivation.gradients {
+            collect(
+                &Place::Gradient(&gradient.wrt.name),
+                &gradient.wrt,
+                &gradient.recurrence,
+            )?;
+        }
+        let mut max = String::from("0_usize");
+        for work in works {
+            max = format!("{max}.max({work})");
+        }
+        Ok(max)
     }
 
     fn write_grow(&self, out: &mut String, field: &str, len: &str) {
