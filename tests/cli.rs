@@ -235,3 +235,49 @@ fn codegen_rejects_model_without_target() {
         stderr(&output)
     );
 }
+
+#[test]
+fn zero_divisors_are_rejected() {
+    assert_rejected(
+        "zero_power.mlp",
+        b"param w\nL = 0^-1 * w\n",
+        1,
+        "zero raised to a negative power",
+    );
+    assert_rejected(
+        "zero_base.mlp",
+        b"param w\nL = (1 - 1)^-1 * w\n",
+        1,
+        "zero raised to a negative power",
+    );
+    assert_rejected(
+        "symbolic_zero.mlp",
+        b"param w\nL = 1 / (w - w)\n",
+        1,
+        "simplifies to 0",
+    );
+}
+
+#[test]
+fn byte_order_mark_is_accepted() {
+    let path = write_temp("bom.mlp", b"\xef\xbb\xbfparam w\nL = w^2\n");
+    let output = mlp(&["derive", path.to_str().expect("utf-8 path")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "∂L/∂w = 2 w\n");
+}
+
+#[test]
+fn repeated_index_and_loss_are_named() {
+    assert_rejected(
+        "twice.mlp",
+        b"dim N\ninput x[N]\nL = sum_{i, i} x[i]\n",
+        1,
+        "appears twice in one sum",
+    );
+    assert_rejected(
+        "losses.mlp",
+        b"dim N\ninput x[N]\nparam w[N]\nL = sum_i w[i] * x[i]\nM = L^2\nloss L\nloss M\n",
+        1,
+        "the loss is named twice",
+    );
+}

@@ -65,3 +65,20 @@ fn example_models_snapshots() {
         insta::assert_snapshot!(report.render(Format::Unicode));
     });
 }
+
+#[test]
+fn nested_power_keeps_parentheses() {
+    // `^` groups to the right, so the base `s^2` of `(s^2)^(-1/2)` must stay parenthesized.
+    let report = mlp::load("param s\nL = (s^2)^(1/2)\n").expect("model loads");
+    let gradient = report.gradient("s").expect("a parameter");
+    assert_eq!(gradient.to_string(), "∂L/∂s = (s^2)^(−1/2) s");
+    assert_eq!(
+        gradient.format(Format::Latex).to_string(),
+        "\\frac{\\partial L}{\\partial s} = \\left(s^{2}\\right)^{-\\frac{1}{2}} s"
+    );
+    let ascii = mlp::symbolic::render(&gradient.derivative().expanded, Format::Ascii);
+    assert!(
+        mlp::grammar::parse_expr(&ascii).is_ok(),
+        "{ascii} does not parse"
+    );
+}

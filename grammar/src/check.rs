@@ -328,6 +328,7 @@ impl Checker {
                     .with_related(first, "first here")
                     .with_help("give each axis of the defined tensor its own index"),
                 );
+                self.named_wrongly.insert(relation.name.name.clone());
             }
         }
     }
@@ -946,7 +947,20 @@ impl Checker {
                 }
                 if *op == BinaryOp::Pow {
                     match constant_value(rhs) {
-                        Ok(Some(_)) => {}
+                        Ok(Some(exponent)) => {
+                            // `0^-1` is a division by zero even though each side is valid.
+                            let zero_base = matches!(constant_value(lhs), Ok(Some(base)) if base.is_zero());
+                            if zero_base && exponent < BigRational::zero() {
+                                self.error(
+                                    Diagnostic::error(
+                                        "mlp::expr::division_by_zero",
+                                        "zero raised to a negative power",
+                                        expr.span,
+                                    )
+                                    .with_label("this divides by zero"),
+                                );
+                            }
+                        }
                         Ok(None) => self.error(
                             Diagnostic::error(
                                 "mlp::expr::exponent",
@@ -972,10 +986,14 @@ impl Checker {
                     {
                         let (what, span) =
                             (scope.bindings[outer].binder, scope.bindings[outer].span);
+                        let same_list = stack[depth..].contains(&outer);
                         let message = match what {
                             Binder::Free => format!("index `{}` is summed over but is also a free index of the left side", index.name),
+                            Binder::Sum if same_list => format!("index `{}` appears twice in one sum", index.name),
                             Binder::Sum => format!("index `{}` is summed over twice", index.name),
                         };
+                        // The shadowed binding is not also reported as unused.
+                        scope.used.insert(outer);
                         self.error(
                             Diagnostic::error("mlp::index::summed_free", message, index.span)
                                 .with_label("summed here")
@@ -1040,16 +1058,27 @@ impl Checker {
         )
         .with_label(format!("`{}` is not bound in this term", index.name));
         // Point at a sum over the same index whose reach ended before this term.
-        if let Some(binding) = scope
+        let ended_sum = scope
             .bindings
             .iter()
-            .find(|b| b.binder == Binder::Sum && b.name == index.name)
-        {
+            .find(|b| b.binder == Binder::Sum && b.name == index.name);
+        if let Some(binding) = ended_sum {
             diagnostic = diagnostic.with_related(
                 binding.span,
                 format!("this sum over `{}` ends at the next `+` or `-`", index.name),
             );
         }
+        let to_sum = if ended_sum.is_some() {
+            format!(
+                "To sum over `{0}`, wrap the summand in parentheses after `sum_{0}`",
+                index.name
+            )
+        } else {
+            format!(
+                "To sum over `{0}`, write `sum_{0}` before the product",
+                index.name
+            )
+        };
         let help = match free.as_slice() {
             [] => format!(
                 "sum over it with `sum_{}`, or put it on the left side",
@@ -1058,8 +1087,7 @@ impl Checker {
             [only] => {
                 let fixed = replace_index_text(tensor, &index.name, only);
                 format!(
-                    "the left side has the free index `{only}`: did you mean `{fixed}`? To sum over `{0}`, wrap the summand in parentheses after `sum_{0}`",
-                    index.name
+                    "the left side has the free index `{only}`: did you mean `{fixed}`? {to_sum}"
                 )
             }
             many => format!(
@@ -1131,6 +1159,27 @@ impl Checker {
     }
 
     fn choose_loss(&mut self, program: &Program, relations: &[RelationInfo]) -> Option<usize> {
+        let declarations: Vec<&Ident> = program
+            .statements
+            .iter()
+            .filter_map(|statement| match statement {
+                Statement::Loss(name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        if let [first, second, ..] = declarations.as_slice() {
+            self.error(
+                Diagnostic::error(
+                    "mlp::loss::duplicate",
+                    "the loss is named twice",
+                    second.span,
+                )
+                .with_label("second `loss`")
+                .with_related(first.span, "first `loss`")
+                .with_help("keep one `loss` line"),
+            );
+            return None;
+        }
         let declared = program
             .statements
             .iter()

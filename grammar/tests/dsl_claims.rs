@@ -263,7 +263,7 @@ fn step_with_unbound_index() {
     assert_eq!(&source[span.start..span.end], "yhat[i]");
     assert_eq!(
         unbound[0].help.as_deref(),
-        Some("the left side has the free index `j`: did you mean `yhat[j]`? To sum over `i`, wrap the summand in parentheses after `sum_i`")
+        Some("the left side has the free index `j`: did you mean `yhat[j]`? To sum over `i`, write `sum_i` before the product")
     );
 }
 

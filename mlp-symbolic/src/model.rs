@@ -91,6 +91,15 @@ impl Model {
                 .map(|index| lowering.index(index))
                 .collect::<Result<Vec<_>, _>>()?;
             let body = lowering.expr(&info.relation.body)?;
+            if divides_by_zero(&crate::simplify::simplify(&body)) {
+                return Err(LowerError {
+                    message: format!(
+                        "division by zero: a divisor in the right side of `{}` simplifies to 0",
+                        info.name()
+                    ),
+                    span: info.relation.body.span,
+                });
+            }
             relations.push(RelationDef {
                 lhs: Element::new(info.name(), indices),
                 body,
@@ -155,6 +164,17 @@ impl Model {
                 .and_then(|(_, v)| *v),
         }
     }
+}
+
+/// Returns whether a simplified expression contains `0^e` with `e < 0`.
+fn divides_by_zero(expr: &Expr) -> bool {
+    let mut found = false;
+    expr.walk(&mut |e| {
+        if let Expr::Pow(base, exponent) = e {
+            found |= base.is_zero() && *exponent < Number::zero();
+        }
+    });
+    found
 }
 
 /// Lowers syntax trees to the IR, given the range of every index occurrence: a relation's, a

@@ -269,7 +269,15 @@ impl Renderer {
             out.push('}');
             return;
         }
-        self.expr_in(base, Context::Atom, out);
+        // A power as the base needs parentheses: `^` groups to the right, so `s^2^3` would read
+        // as `s^(2^3)`, and LaTeX rejects a double superscript.
+        if matches!(base, Expr::Pow(..)) {
+            self.open(out);
+            self.expr_in(base, Context::Top, out);
+            self.close(out);
+        } else {
+            self.expr_in(base, Context::Atom, out);
+        }
         out.push('^');
         match self.format {
             Format::Latex => {
