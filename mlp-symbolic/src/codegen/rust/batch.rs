@@ -28,21 +28,43 @@ pub(super) fn adjoint_field(name: &str) -> String {
     format!("__batch_adjoint_{name}")
 }
 
-/// The row length and axis sizes of every per-sample buffer, as Rust expressions.
+/// The row length and axis sizes of every per-sample buffer, as Rust expressions, and where
+/// inputs and targets are read: straight from the caller's rows, which saves copying them.
 #[derive(Debug, Clone)]
 pub(super) struct Layout {
     shapes: HashMap<Arc<str>, (String, Vec<String>)>,
+    /// For inputs and targets: the slice (`inputs`), its row length and the tensor's offset.
+    rows: HashMap<Arc<str>, (&'static str, &'static str, String)>,
 }
 
 impl Layout {
-    /// Returns the expression of one element of a batch buffer for sample `__b`.
+    /// Returns the expression of one element of a per-sample value for sample `__b`.
     pub(super) fn access(&self, field: &str, name: &str, indices: &[Index]) -> String {
         let (len, dims) = &self.shapes[name];
         let mut flat = String::from("0");
         for (index, dim) in indices.iter().zip(dims) {
             flat = format!("({flat}) * ({dim}) + {}", super::index_var(&index.name));
         }
-        format!("tape.{field}[__b * ({len}) + {flat}]")
+        match self.rows.get(name) {
+            Some((slice, row_len, offset)) if field == tensor_field(name) => {
+                format!("{slice}[__b * {row_len} + ({offset}) + {flat}]")
+            }
+            _ => format!("tape.{field}[__b * ({len}) + {flat}]"),
+        }
+    }
+
+    /// Returns a slice expression that starts at sample 0 of a per-sample value, and the
+    /// distance between samples.
+    fn rows_of(&self, field: &str, name: &str) -> (String, String) {
+        match self.rows.get(name) {
+            Some((slice, row_len, offset)) if field == tensor_field(name) => {
+                (format!("&{slice}[{offset}..]"), row_len.to_string())
+            }
+            _ => (
+                format!("&tape.{field}[..]"),
+                format!("({})", self.len(name)),
+            ),
+        }
     }
 
     fn len(&self, name: &str) -> &str {
@@ -74,12 +96,10 @@ impl Emitter<'_> {
     pub(super) fn batch_fields(&self) -> Vec<String> {
         let model = &self.derivation.model;
         let mut fields: Vec<String> = model
-            .tensors
+            .relations
             .iter()
-            .filter(|t| t.role != TensorRole::Param)
-            .map(|t| tensor_field(&t.name))
+            .map(|r| tensor_field(r.name()))
             .collect();
-        fields.extend(model.relations.iter().map(|r| tensor_field(r.name())));
         fields.extend(
             self.derivation
                 .adjoints
@@ -110,7 +130,18 @@ impl Emitter<'_> {
                 .collect::<Result<Vec<_>, _>>()?;
             shapes.insert(name, (self.len(&shape)?, dims));
         }
-        Ok(Layout { shapes })
+        let mut rows = HashMap::new();
+        for (role, slice, row_len) in [
+            (TensorRole::Input, "inputs", "Self::INPUT_LEN"),
+            (TensorRole::Target, "targets", "Self::TARGET_LEN"),
+        ] {
+            let mut offset = String::from("0");
+            for tensor in model.tensors.iter().filter(|t| t.role == role) {
+                rows.insert(tensor.name.clone(), (slice, row_len, offset.clone()));
+                offset = format!("{offset} + ({})", self.len(&tensor.shape)?);
+            }
+        }
+        Ok(Layout { shapes, rows })
     }
 
     /// Writes `forward_backward_batch`: the forward pass, the adjoints and the summed parameter
@@ -151,9 +182,6 @@ impl Emitter<'_> {
         )
         .ok();
         // Buffers grow only when a larger batch arrives, so steady-state steps do not allocate.
-        for tensor in model.tensors.iter().filter(|t| t.role != TensorRole::Param) {
-            self.write_grow(out, &tensor_field(&tensor.name), layout.len(&tensor.name));
-        }
         for relation in &model.relations {
             self.write_grow(
                 out,
@@ -167,23 +195,6 @@ impl Emitter<'_> {
                 &adjoint_field(&adjoint.wrt.name),
                 layout.len(&adjoint.wrt.name),
             );
-        }
-
-        for (role, rows, row_len) in [
-            (TensorRole::Input, "inputs", "Self::INPUT_LEN"),
-            (TensorRole::Target, "targets", "Self::TARGET_LEN"),
-        ] {
-            let mut offset = String::from("0");
-            for tensor in model.tensors.iter().filter(|t| t.role == role) {
-                let len = layout.len(&tensor.name);
-                writeln!(
-                    out,
-                    "for __b in 0..__n {{ let __row = &{rows}[__b * {row_len}..(__b + 1) * {row_len}]; tape.{}[__b * ({len})..(__b + 1) * ({len})].copy_from_slice(&__row[{offset}..{offset} + ({len})]); }}",
-                    tensor_field(&tensor.name)
-                )
-                .ok();
-                offset = format!("{offset} + ({len})");
-            }
         }
 
         for relation in &model.relations {
@@ -365,22 +376,26 @@ impl Emitter<'_> {
         .ok();
     }
 
-    /// Returns the per-sample buffer of an element with one index: a non-parameter tensor or an
-    /// adjoint other than the loss's.
-    fn vector_buffer(&self, factor: &Expr) -> Option<(String, Index)> {
+    /// Returns the rows of a per-sample element with one index (a non-parameter tensor or an
+    /// adjoint other than the loss's): a slice expression, the distance between samples and the
+    /// index.
+    fn vector_rows(&self, factor: &Expr) -> Option<(String, String, Index)> {
+        let layout = self.batch.as_ref()?;
         let loss = &self.derivation.model.loss().lhs.name;
-        match factor {
-            Expr::Tensor(element)
-                if element.indices.len() == 1
-                    && self.storage.get(&element.name) == Some(&Storage::Tape) =>
-            {
-                Some((tensor_field(&element.name), element.indices[0].clone()))
+        let (field, element) = match factor {
+            Expr::Tensor(element) if self.storage.get(&element.name) == Some(&Storage::Tape) => {
+                (tensor_field(&element.name), element)
             }
-            Expr::Adjoint(element) if element.indices.len() == 1 && &element.name != loss => {
-                Some((adjoint_field(&element.name), element.indices[0].clone()))
+            Expr::Adjoint(element) if &element.name != loss => {
+                (adjoint_field(&element.name), element)
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        let [index] = element.indices.as_slice() else {
+            return None;
+        };
+        let (slice, stride) = layout.rows_of(&field, &element.name);
+        Some((slice, stride, index.clone()))
     }
 
     /// Splits a product into its numeric coefficient and its other factors.
@@ -433,7 +448,7 @@ impl Emitter<'_> {
             if self.storage.get(&param.name) != Some(&Storage::Param) || param.indices.len() != 2 {
                 continue;
             }
-            let Some((buffer, vector_index)) = self.vector_buffer(vector) else {
+            let Some((rows, stride, vector_index)) = self.vector_rows(vector) else {
                 continue;
             };
             if vector_index != *summed || out_index == summed {
@@ -452,7 +467,7 @@ impl Emitter<'_> {
             return Ok(Some(Gemm {
                 shape: ("__n".into(), format!("({k})"), format!("({n})")),
                 alpha,
-                a: (format!("&tape.{buffer}[..]"), format!("({k})"), "1".into()),
+                a: (rows, stride, "1".into()),
                 b: (format!("self.{}.as_flattened()", param.name), row, col),
                 c: (
                     format!("&mut tape.{field}[..]"),
@@ -482,14 +497,14 @@ impl Emitter<'_> {
         let [first, second] = factors.as_slice() else {
             return Ok(None);
         };
-        let (Some(first), Some(second)) = (self.vector_buffer(first), self.vector_buffer(second))
+        let (Some(first), Some(second)) = (self.vector_rows(first), self.vector_rows(second))
         else {
             return Ok(None);
         };
-        let (rows, cols) = if first.1 == *row_index && second.1 == *col_index {
-            (first.0, second.0)
-        } else if second.1 == *row_index && first.1 == *col_index {
-            (second.0, first.0)
+        let (rows, cols) = if first.2 == *row_index && second.2 == *col_index {
+            (first, second)
+        } else if second.2 == *row_index && first.2 == *col_index {
+            (second, first)
         } else {
             return Ok(None);
         };
@@ -498,8 +513,8 @@ impl Emitter<'_> {
         Ok(Some(Gemm {
             shape: (format!("({m})"), "__n".into(), format!("({n})")),
             alpha,
-            a: (format!("&tape.{rows}[..]"), "1".into(), format!("({m})")),
-            b: (format!("&tape.{cols}[..]"), format!("({n})"), "1".into()),
+            a: (rows.0, "1".into(), rows.1),
+            b: (cols.0, cols.1, "1".into()),
             c: (
                 format!("grads.{name}.as_flattened_mut()"),
                 format!("({n})"),
