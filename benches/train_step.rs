@@ -45,8 +45,7 @@ fn bench_model<M: Model<Scalar = f32> + Default>(
     let mut grads = Box::<M::Gradients>::default();
     group.bench_function(BenchmarkId::new(name, rows), |b| {
         b.iter(|| {
-            M::zero_gradients(&mut grads);
-            let loss = model.forward_backward_batch(inputs, targets, &mut tape, &mut grads);
+            let loss = model.gradients_batch(inputs, targets, &mut tape, &mut grads);
             optimizer.step(&mut *model, &grads);
             loss
         })

@@ -137,3 +137,52 @@ fn batch_after_a_larger_batch_matches_loop() {
         "{small_loss} vs {expected}"
     );
 }
+
+/// Checks that `gradients_batch` replaces what the gradients held with the batch's gradient.
+fn check_overwrite<M: Model<Scalar = f64> + Default>(seed: u64, rows: usize) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut model = M::default();
+    model.visit_params_mut(|_, values| {
+        values
+            .iter_mut()
+            .for_each(|v| *v = rng.gen_range(-0.5..0.5))
+    });
+    let inputs: Vec<f64> = (0..rows * M::INPUT_LEN)
+        .map(|_| rng.gen_range(-1.0..1.0))
+        .collect();
+    let targets: Vec<f64> = (0..rows * M::TARGET_LEN)
+        .map(|_| rng.gen_range(0.0..1.0))
+        .collect();
+    let mut tape = M::Tape::default();
+
+    let mut accumulated = M::Gradients::default();
+    let expected_loss =
+        model.forward_backward_batch(&inputs, &targets, &mut tape, &mut accumulated);
+    let mut overwritten = M::Gradients::default();
+    M::visit_gradients_mut(&mut overwritten, |_, values| values.fill(7.0));
+    let loss = model.gradients_batch(&inputs, &targets, &mut tape, &mut overwritten);
+
+    assert!((loss - expected_loss).abs() <= 1e-9 * (1.0 + expected_loss.abs()));
+    let expected = flat_gradients::<M>(&accumulated);
+    for (at, (want, got)) in expected
+        .iter()
+        .zip(&flat_gradients::<M>(&overwritten))
+        .enumerate()
+    {
+        assert!(
+            (want - got).abs() <= 1e-9 * (1.0 + want.abs()),
+            "entry {at}: {got} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn gradients_batch_overwrites_with_gemm() {
+    check_overwrite::<ReluNet<40, 64, 8>>(7, 64);
+}
+
+#[test]
+fn gradients_batch_overwrites_with_loops() {
+    check_overwrite::<ReluNet<3, 4, 2>>(8, 3);
+    check_overwrite::<Tanh3<20, 40, 48, 6>>(9, 32);
+}

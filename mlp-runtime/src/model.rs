@@ -225,6 +225,22 @@ pub trait Model {
         loss
     }
 
+    /// Runs forward and backward on every sample of a batch, writes the summed gradient into
+    /// `grads` (replacing what it held) and returns the summed loss.
+    ///
+    /// The default zeroes `grads` and calls [`Model::forward_backward_batch`]; an implementation
+    /// may write the first contribution directly and skip the zeroing pass.
+    fn gradients_batch(
+        &self,
+        inputs: &[Self::Scalar],
+        targets: &[Self::Scalar],
+        tape: &mut Self::Tape,
+        grads: &mut Self::Gradients,
+    ) -> Self::Scalar {
+        Self::zero_gradients(grads);
+        self.forward_backward_batch(inputs, targets, tape, grads)
+    }
+
     /// Returns the summed loss over a batch laid out as in [`Model::forward_backward_batch`],
     /// without touching gradients.
     fn batch_loss(

@@ -135,9 +135,8 @@ pub fn train<M: Model, O: Optimizer<M>>(
         let mut step = 0;
         while let Some(batch) = batches.next_batch() {
             step += 1;
-            M::zero_gradients(&mut grads);
             let loss = model
-                .forward_backward_batch(batch.inputs, batch.targets, &mut tape, &mut grads)
+                .gradients_batch(batch.inputs, batch.targets, &mut tape, &mut grads)
                 .into_f64();
             if !loss.is_finite() {
                 bar.abandon();

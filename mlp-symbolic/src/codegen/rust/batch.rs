@@ -132,8 +132,8 @@ impl Emitter<'_> {
         }
         let mut rows = HashMap::new();
         for (role, slice, row_len) in [
-            (TensorRole::Input, "inputs", "Self::INPUT_LEN"),
-            (TensorRole::Target, "targets", "Self::TARGET_LEN"),
+            (TensorRole::Input, "inputs", "__input_len"),
+            (TensorRole::Target, "targets", "__target_len"),
         ] {
             let mut offset = String::from("0");
             for tensor in model.tensors.iter().filter(|t| t.role == role) {
@@ -147,6 +147,20 @@ impl Emitter<'_> {
     /// Writes `forward_backward_batch`: the forward pass, the adjoints and the summed parameter
     /// gradients of a whole mini-batch, with GEMM calls where the layers are large enough.
     pub(super) fn write_batch_step(&self, out: &mut String) -> Result<(), RustEmitError> {
+        let scalar = self.target.scalar.name();
+        for (method, overwrite) in [("forward_backward_batch", false), ("gradients_batch", true)] {
+            writeln!(
+                out,
+                "fn {method}(&self, inputs: &[{scalar}], targets: &[{scalar}], tape: &mut Self::Tape, grads: &mut Self::Gradients) -> {scalar} {{ self.__mlp_batch_step(inputs, targets, tape, grads, {overwrite}) }}"
+            )
+            .ok();
+        }
+        Ok(())
+    }
+
+    /// Writes the inherent impl with the batched step that both batch methods of the `Model`
+    /// impl call.
+    pub(super) fn write_batch_helper(&self, out: &mut String) -> Result<(), RustEmitError> {
         let batched = Emitter {
             derivation: self.derivation,
             target: self.target,
@@ -155,7 +169,17 @@ impl Emitter<'_> {
             adjoints: self.adjoints,
             batch: Some(self.layout()?),
         };
-        batched.write_batch_body(out)
+        writeln!(
+            out,
+            "#[automatically_derived]\n#[allow(non_snake_case, unused_parens)]\nimpl{} {}{} {{",
+            self.generics_decl(),
+            self.target.name,
+            self.generics_use()
+        )
+        .ok();
+        batched.write_batch_body(out)?;
+        out.push_str("}\n");
+        Ok(())
     }
 
     fn write_batch_body(&self, out: &mut String) -> Result<(), RustEmitError> {
@@ -165,20 +189,24 @@ impl Emitter<'_> {
             .as_ref()
             .expect("the batched emitter has a layout");
         let scalar = self.target.scalar.name();
+        let rt = &self.target.runtime;
+        let model_trait = format!("<Self as {rt}::Model>");
         writeln!(
             out,
-            "fn forward_backward_batch(&self, inputs: &[{scalar}], targets: &[{scalar}], tape: &mut Self::Tape, grads: &mut Self::Gradients) -> {scalar} {{"
+            "#[doc(hidden)]\n#[allow(clippy::all)]\nfn __mlp_batch_step(&self, inputs: &[{scalar}], targets: &[{scalar}], tape: &mut {model_trait}::Tape, grads: &mut {model_trait}::Gradients, __overwrite: bool) -> {scalar} {{"
         )
         .ok();
-        out.push_str(
-            "let __n = ::core::cmp::min(inputs.len() / Self::INPUT_LEN, targets.len() / Self::TARGET_LEN);\n",
-        );
+        writeln!(
+            out,
+            "let __input_len = {model_trait}::INPUT_LEN;\nlet __target_len = {model_trait}::TARGET_LEN;\nlet __n = ::core::cmp::min(inputs.len() / __input_len, targets.len() / __target_len);"
+        )
+        .ok();
         // Without a product large enough for GEMM, the batch buffers only add copies: small
         // batches and small layers run the per-sample passes, which keep values in the tape.
         let max_work = self.max_gemm_work()?;
         writeln!(
             out,
-            "if __n * ({max_work}) < {GEMM_MIN_WORK} {{ let mut __loss: {scalar} = 0.0; for __b in 0..__n {{ __loss += self.forward(&inputs[__b * Self::INPUT_LEN..(__b + 1) * Self::INPUT_LEN], &targets[__b * Self::TARGET_LEN..(__b + 1) * Self::TARGET_LEN], tape); self.backward(tape, grads); }} return __loss; }}"
+            "if __n * ({max_work}) < {GEMM_MIN_WORK} {{ if __overwrite {{ {model_trait}::zero_gradients(grads); }} let mut __loss: {scalar} = 0.0; for __b in 0..__n {{ __loss += {model_trait}::forward(self, &inputs[__b * __input_len..(__b + 1) * __input_len], &targets[__b * __target_len..(__b + 1) * __target_len], tape); {model_trait}::backward(self, tape, grads); }} return __loss; }}"
         )
         .ok();
         // Buffers grow only when a larger batch arrives, so steady-state steps do not allocate.
@@ -300,16 +328,41 @@ impl Emitter<'_> {
             )
             .ok();
         }
+        // A gradient is overwritten rather than accumulated when `__overwrite` is set: its first
+        // term then writes with beta = 0, or zeroes the gradient before a loop adds to it.
+        let gradient = match place {
+            Place::Gradient(name) => Some(*name),
+            Place::Buffer(_) => None,
+        };
+        if gradient.is_some() {
+            out.push_str("let mut __fresh = __overwrite;\n");
+        }
+        let scalar = self.target.scalar.name();
+        let zero_if_fresh = |out: &mut String| {
+            if let Some(name) = gradient {
+                let rank = lhs.indices.len();
+                writeln!(
+                    out,
+                    "if __fresh {{ ({}).fill(0.0_{scalar}); }}",
+                    self.flat(&format!("grads.{name}"), rank, true)
+                )
+                .ok();
+            }
+        };
         for term in terms {
             let gemm = self.match_gemm(place, lhs, term)?;
             if let Some(gemm) = &gemm {
                 writeln!(out, "if __n * ({}) >= {GEMM_MIN_WORK} {{", gemm.work).ok();
-                self.write_gemm(out, gemm);
+                self.write_gemm(out, gemm, gradient.is_some());
                 out.push_str("} else {\n");
             }
+            zero_if_fresh(out);
             self.write_term_loop(out, place, lhs, term)?;
             if gemm.is_some() {
                 out.push_str("}\n");
+            }
+            if gradient.is_some() {
+                out.push_str("__fresh = false;\n");
             }
         }
         Ok(())
@@ -355,13 +408,19 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    fn write_gemm(&self, out: &mut String, gemm: &Gemm) {
+    /// Writes a GEMM call; with `fresh_beta`, beta is 0 while `__fresh` is set.
+    fn write_gemm(&self, out: &mut String, gemm: &Gemm, fresh_beta: bool) {
         let rt = &self.target.runtime;
         let scalar = self.target.scalar.name();
         let strides = |row: &str, col: &str| format!("{rt}::Strides {{ row: {row}, col: {col} }}");
+        let beta = if fresh_beta {
+            format!("if __fresh {{ 0.0_{scalar} }} else {{ 1.0_{scalar} }}")
+        } else {
+            format!("1.0_{scalar}")
+        };
         writeln!(
             out,
-            "{rt}::gemm(({}, {}, {}), {}, ({}, {}), ({}, {}), 1.0_{scalar}, ({}, {}));",
+            "{rt}::gemm(({}, {}, {}), {}, ({}, {}), ({}, {}), {beta}, ({}, {}));",
             gemm.shape.0,
             gemm.shape.1,
             gemm.shape.2,

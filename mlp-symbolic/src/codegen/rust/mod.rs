@@ -218,6 +218,7 @@ pub fn emit_impl(derivation: &Derivation, target: &RustTarget) -> Result<String,
     emitter.write_gradients(&mut out)?;
     emitter.write_default(&mut out)?;
     emitter.write_model_impl(&mut out)?;
+    emitter.write_batch_helper(&mut out)?;
     Ok(out)
 }
 
