@@ -14,12 +14,12 @@ pub struct Strides {
 }
 
 impl Strides {
-    /// A row-major matrix with `cols` columns.
+    /// Returns the strides of a row-major matrix with `cols` columns.
     pub fn row_major(cols: usize) -> Self {
         Strides { row: cols, col: 1 }
     }
 
-    /// The same matrix read transposed.
+    /// Returns the strides that read the same matrix transposed.
     pub fn transposed(self) -> Self {
         Strides {
             row: self.col,
@@ -42,8 +42,7 @@ impl Strides {
 /// # Panics
 ///
 /// Panics if a view reaches past the end of its slice, or if `c`'s strides make two of its
-/// elements overlap; generated code always passes views that fit.
-#[allow(clippy::too_many_arguments)] // The BLAS signature: three matrices with their shapes.
+/// elements overlap. Generated code always passes views that fit.
 pub fn gemm<T: Scalar>(
     (m, k, n): (usize, usize, usize),
     alpha: T,
@@ -64,7 +63,14 @@ pub fn gemm<T: Scalar>(
         c.len() >= c_strides.extent(m, n),
         "gemm: `c` is shorter than its {m}×{n} view"
     );
-    let distinct = (m <= 1 || c_strides.row >= 1) && (n <= 1 || c_strides.col >= 1);
+    // `c` must not name one element twice: its rows or its columns must not interleave.
+    let (row, col) = (c_strides.row, c_strides.col);
+    let distinct = match (m > 1, n > 1) {
+        (false, false) => true,
+        (true, false) => row >= 1,
+        (false, true) => col >= 1,
+        (true, true) => (col >= 1 && row >= col * n) || (row >= 1 && col >= row * m),
+    };
     assert!(
         distinct,
         "gemm: the strides of `c` make its elements overlap"
@@ -108,9 +114,10 @@ macro_rules! impl_gemm_scalar {
                 (c, sc): (&mut [Self], Strides),
             ) {
                 // SAFETY: `gemm` checked that every element of the three views lies inside its
-                // slice, the shared borrows keep `a` and `b` alive and unchanged, and the
-                // exclusive borrow of `c` rules out aliasing with them. Strides fit in isize
-                // because they index allocations, which never exceed isize::MAX bytes.
+                // slice and that no two elements of `c` coincide. The shared borrows keep `a` and
+                // `b` alive and unchanged, and the exclusive borrow of `c` rules out aliasing
+                // with them. A stride that reaches a second row or column is below its slice's
+                // length, so it fits in isize.
                 unsafe {
                     $kernel(
                         m,
@@ -203,6 +210,29 @@ mod tests {
             (&mut c, Strides::row_major(1)),
         );
         assert_eq!(c[0], 10.0 + 2.0 * 11.0);
+    }
+
+    #[test]
+    fn overlapping_output_is_rejected() {
+        let outcome = std::panic::catch_unwind(|| {
+            let a = [1.0_f32; 4];
+            let mut c = [0.0_f32; 4];
+            let view = Strides::row_major(2);
+            // Row stride 1 and column stride 1 name c[1] as both (0, 1) and (1, 0).
+            let overlapping = Strides { row: 1, col: 1 };
+            gemm(
+                (2, 2, 2),
+                1.0,
+                (&a, view),
+                (&a, view),
+                0.0,
+                (&mut c, overlapping),
+            );
+        });
+        assert!(
+            outcome.is_err(),
+            "overlapping output strides must be rejected"
+        );
     }
 
     #[test]
