@@ -670,9 +670,16 @@ impl ExprEmitter {
         } else {
             let inputs: Vec<String> = arrays.iter().map(|c| self.subscripts(&c.axes)).collect();
             let operands: Vec<&str> = arrays.iter().map(|c| c.text.as_str()).collect();
+            // With three or more operands, numpy's contraction order matters: left to right, a
+            // sum over many indices can cost the product of all their sizes.
+            let optimize = if operands.len() > 2 {
+                ", optimize=True"
+            } else {
+                ""
+            };
             Some(vec![Code::atom(
                 format!(
-                    "np.einsum(\"{}->{}\", {})",
+                    "np.einsum(\"{}->{}\", {}{optimize})",
                     inputs.join(","),
                     self.subscripts(&free),
                     operands.join(", ")
