@@ -176,6 +176,16 @@ fn render_diagnostics(
 }
 
 fn derive(args: &DeriveArgs) -> Result<String, Failure> {
+    if mlp::verdicts::SourceKind::from_path(&args.file) == mlp::verdicts::SourceKind::Markdown {
+        return Err(Failure {
+            code: 2,
+            message: format!(
+                "error: `{}` is a Markdown file; `mlp derive` reads model files (`.mlp`)\n  help: to check the derivations in a note, run `mlp check {}`\n",
+                args.file.display(),
+                args.file.display()
+            ),
+        });
+    }
     let source = read_source(&args.file)?;
     let report = match mlp::load(&source) {
         Ok(report) => report,

@@ -27,7 +27,11 @@ pub enum SourceKind {
 impl SourceKind {
     /// Markdown for `.md` and `.markdown` files, the DSL otherwise.
     pub fn from_path(path: &std::path::Path) -> SourceKind {
-        match path.extension().and_then(|e| e.to_str()) {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
             Some("md" | "markdown") => SourceKind::Markdown,
             _ => SourceKind::Dsl,
         }

@@ -281,3 +281,24 @@ fn repeated_index_and_loss_are_named() {
         "the loss is named twice",
     );
 }
+
+#[test]
+fn misspelled_keyword_gets_a_suggestion() {
+    assert_rejected(
+        "typo.mlp",
+        b"dim N\nimput x[N]\n",
+        1,
+        "did you mean `input`?",
+    );
+}
+
+#[test]
+fn derive_points_markdown_to_check() {
+    let output = mlp(&["derive", "tests/fixtures/two_layer_notes.md"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("run `mlp check tests/fixtures/two_layer_notes.md`"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -1547,7 +1547,10 @@ fn replace_index_text(tensor: &Expr, from: &str, to: &str) -> String {
 }
 
 /// Finds the candidate closest to `name` by edit distance, if it is close enough to be a typo.
-fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = name.chars().count() / 3;
     if limit == 0 {
         return None;

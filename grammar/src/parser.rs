@@ -48,7 +48,8 @@ fn pratt() -> &'static PrattParser<Rule> {
 /// Returns a diagnostic for a syntax error, or for nesting deeper than [`MAX_NESTING`].
 pub fn parse(source: &str) -> Result<Program, Diagnostic> {
     check_nesting(source)?;
-    let mut pairs = MlpParser::parse(Rule::program, source).map_err(syntax_error)?;
+    let mut pairs = MlpParser::parse(Rule::program, source)
+        .map_err(|error| with_keyword_hint(syntax_error(error), source))?;
     let program = pairs
         .next()
         .expect("the program rule always produces one pair");
@@ -108,6 +109,34 @@ fn check_nesting(source: &str) -> Result<(), Diagnostic> {
         }
     }
     Ok(())
+}
+
+/// Declaration keywords, for suggesting a fix when a statement starts with a misspelled one.
+const KEYWORDS: &[&str] = &[
+    "dim", "input", "target", "param", "fn", "loss", "claim", "derive",
+];
+
+/// Replaces the help of a syntax error on a line that starts with a misspelled keyword, such as
+/// `imput x[N]`, by a suggestion.
+fn with_keyword_hint(diagnostic: Diagnostic, source: &str) -> Diagnostic {
+    let at = diagnostic.span.start.min(source.len());
+    let line_start = source[..at].rfind('\n').map_or(0, |newline| newline + 1);
+    let line = source[line_start..].lines().next().unwrap_or("");
+    let mut words = line.split_whitespace();
+    let (Some(first), Some(second)) = (words.next(), words.next()) else {
+        return diagnostic;
+    };
+    let starts_name = second
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_');
+    if KEYWORDS.contains(&first) || !starts_name {
+        return diagnostic;
+    }
+    match crate::check::closest(first, KEYWORDS.iter().copied()) {
+        Some(keyword) => diagnostic.with_help(format!("did you mean `{keyword}`?")),
+        None => diagnostic,
+    }
 }
 
 fn syntax_error(error: pest::error::Error<Rule>) -> Diagnostic {
