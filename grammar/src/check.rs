@@ -1254,6 +1254,19 @@ impl Checker {
     }
 
     fn warn_unused(&mut self, relations: &[RelationInfo], loss: usize) {
+        if !self.tensors.iter().any(|t| t.role == TensorRole::Param) {
+            self.diagnostics.push(
+                Diagnostic::warning(
+                    "mlp::param::none",
+                    "the model declares no parameters, so there is no gradient to derive",
+                    relations[loss].relation.name.span,
+                )
+                .with_label("the loss")
+                .with_help(
+                    "declare the trainable tensors with `param`, for example `param W[N, I]`",
+                ),
+            );
+        }
         let mut live: HashSet<&str> = HashSet::new();
         let mut pending = vec![relations[loss].name()];
         while let Some(name) = pending.pop() {
