@@ -216,3 +216,62 @@ fn cli_unreadable_exits_2() {
     let output = mlp(&["check", "tests/fixtures/no_such_file.mlp"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// A model of one bias with a squared error, and a claim of `∂L/∂b[j]` written as `claimed`.
+fn bias_claim(claimed: &str) -> String {
+    format!(
+        "dim N\nparam b[N]\ninput y[N]\nL = sum_i (b[i] - y[i])^2\nclaim ∂L/∂b[j] = {claimed}\n"
+    )
+}
+
+#[test]
+fn infinite_claim_is_not_equal() {
+    let claims = [
+        "exp(1000) * (b[j] - y[j])",
+        "10^400 * (b[j] - y[j])",
+        "2^1000000 * (b[j] - y[j])",
+        "2 * (b[j] - y[j]) + log(0)",
+        "2 * (b[j] - y[j]) + 0^-1",
+    ];
+    for claimed in claims {
+        let report = report(&bias_claim(claimed));
+        let item = at_line(&report, 5);
+        assert_eq!(item.verdict, "not-equal", "{claimed}: {item:#?}");
+        assert_eq!(slip_kind(item), Some("not-finite"), "{claimed}");
+        let counterexample = item.counterexample.as_ref().unwrap();
+        assert!(counterexample.expected.is_finite(), "{claimed}");
+        assert!(!counterexample.claimed.is_finite(), "{claimed}");
+    }
+}
+
+#[test]
+fn tiny_constant_term_is_not_equal() {
+    let report = report(&bias_claim("2 * (b[j] - y[j]) + 0.0000000001"));
+    let item = at_line(&report, 5);
+    assert_eq!(item.verdict, "not-equal", "{item:#?}");
+    assert_eq!(slip_kind(item), Some("constant-term"));
+    let description = &item.slip.as_ref().unwrap().description;
+    assert!(description.contains("1/10000000000"), "{description}");
+    assert!(item.counterexample.is_some());
+}
+
+#[test]
+fn nan_claim_is_not_equal() {
+    // `log(-1)` is NaN, so the claimed side is NaN at every point where the gradient is finite.
+    let report = report(&bias_claim("2 * (b[j] - y[j]) + log(-1) * b[j]"));
+    let item = at_line(&report, 5);
+    assert_eq!(item.verdict, "not-equal", "{item:#?}");
+    assert_eq!(slip_kind(item), Some("not-finite"));
+}
+
+#[test]
+fn nan_on_both_sides_is_unchecked() {
+    // The gradient `log(-1)` is NaN everywhere, so the points give no evidence either way.
+    let source =
+        "dim N\nparam b[N]\nL = sum_i log(-1) * b[i]\nclaim ∂L/∂b[j] = log(-2) + b[j] - b[j]\n";
+    let report = report(source);
+    let item = at_line(&report, 4);
+    assert_eq!(item.verdict, "unchecked", "{item:#?}");
+    let reason = item.reason.as_deref().unwrap();
+    assert!(reason.contains("NaN at every random point"), "{reason}");
+}
