@@ -117,16 +117,16 @@ fn missing_derivative_factor() {
 }
 
 #[test]
-fn free_index_mismatch_without_numeric_testing() {
+fn missing_free_index_is_missing_factor() {
+    // The claim leaves out `k`, so it is broadcast over `k` and lacks the factor `h[k]`.
     let report = report(SLIPS);
     let item = at_line(&report, 19);
     assert_eq!(item.verdict, "not-equal");
-    assert_eq!(slip_kind(item), Some("free-index-mismatch"));
-    assert!(item.counterexample.is_none());
-    assert!(report
-        .diagnostics
-        .iter()
-        .any(|d| d.code == "mlp::index::free_mismatch" && d.line == 19));
+    assert_eq!(slip_kind(item), Some("missing-factor"));
+    let description = &item.slip.as_ref().unwrap().description;
+    assert_eq!(description, "missing factor h[k]");
+    assert!(item.counterexample.is_some());
+    assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
 }
 
 #[test]
@@ -274,4 +274,34 @@ fn nan_on_both_sides_is_unchecked() {
     assert_eq!(item.verdict, "unchecked", "{item:#?}");
     let reason = item.reason.as_deref().unwrap();
     assert!(reason.contains("NaN at every random point"), "{reason}");
+}
+
+#[test]
+fn constant_claim_is_broadcast() {
+    let source = "dim N\nparam b[N]\nL = sum_i b[i]\nclaim ∂L/∂b[j] = 1\nderive ∂L/∂b[j]\n  = sum_i delta[i, j]\n  = 1\n";
+    let report = report(source);
+    assert_eq!(report.items.len(), 3, "{:#?}", report.items);
+    for item in &report.items {
+        assert!(item.is_equal(), "{item:#?}");
+    }
+}
+
+#[test]
+fn term_with_some_free_indices_is_broadcast() {
+    // `x[k]` is the same for every `j`, and `delta[j, k]` carries both indices.
+    let source = "dim N\ninput x[N]\nparam W[N, N]\nL = sum_{j, k} W[j, k] * x[k] * (1 + sum_i x[i]) + sum_{j, k} W[j, k] * delta[j, k] * (1 + sum_i x[i])\nclaim ∂L/∂W[j, k] = (1 + sum_i x[i]) * x[k] + (1 + sum_i x[i]) * delta[j, k]\n";
+    let report = report(source);
+    let item = at_line(&report, 5);
+    assert!(item.is_equal(), "{item:#?}");
+}
+
+#[test]
+fn broadcast_claim_can_be_not_equal() {
+    // Leaving out `k` is allowed, so the missing factor is found by the numeric test.
+    let source =
+        "dim N\ninput x[N]\nparam W[N, N]\nL = sum_{j, k} W[j, k] * x[k]\nclaim ∂L/∂W[j, k] = 1\n";
+    let report = report(source);
+    let item = at_line(&report, 5);
+    assert_eq!(item.verdict, "not-equal", "{item:#?}");
+    assert!(item.counterexample.is_some());
 }

@@ -312,16 +312,18 @@ impl<'a> Comparer<'a> {
         Expr::add(terms)
     }
 
-    /// Compares `claimed` with `expected`, both as written (partials unresolved).
-    pub fn compare(&self, expected: &Expr, claimed: &Expr) -> Comparison {
+    /// Compares `claimed` with `expected`, both as written (partials unresolved), as values of
+    /// a left side with the free indices `free`. A side without some of them is broadcast over
+    /// those, so only an index outside `free` is a free-index mismatch.
+    pub fn compare(&self, expected: &Expr, claimed: &Expr, free: &BTreeSet<Index>) -> Comparison {
         let expected_free = expected.free_indices();
         let claimed_free = claimed.free_indices();
         let resolved_expected = self.resolve(expected);
         let resolved_claimed = self.resolve(claimed);
-        let verdict = if expected_free != claimed_free {
+        let verdict = if !claimed_free.is_subset(free) || !expected_free.is_subset(free) {
             Verdict::NotEqual {
                 slip: Some(Slip::FreeIndexMismatch {
-                    expected: names(&expected_free),
+                    expected: names(free),
                     claimed: names(&claimed_free),
                 }),
                 counterexample: None,
@@ -330,7 +332,7 @@ impl<'a> Comparer<'a> {
             Verdict::Canonical
         } else if let Some(difference) = constant_difference(&resolved_expected, &resolved_claimed)
         {
-            let free: Vec<Index> = expected_free.into_iter().collect();
+            let free: Vec<Index> = free.iter().cloned().collect();
             Verdict::NotEqual {
                 slip: Some(Slip::ConstantTerm {
                     difference: fraction_text(&difference),
@@ -338,7 +340,7 @@ impl<'a> Comparer<'a> {
                 counterexample: self.first_point(&resolved_expected, &resolved_claimed, &free),
             }
         } else {
-            let free: Vec<Index> = expected_free.into_iter().collect();
+            let free: Vec<Index> = free.iter().cloned().collect();
             self.numeric(&resolved_expected, &resolved_claimed, &free)
         };
         Comparison {
@@ -725,12 +727,13 @@ pub fn check_model(
         items.push(ItemCheck {
             item: Item::Claim(at),
             span: info.claim.span,
-            comparison: comparer.compare(&lhs, &rhs),
+            comparison: comparer.compare(&lhs, &rhs, &lhs.free_indices()),
         });
     }
     for (at, info) in checked.derivations.iter().enumerate() {
         let lowering = Lowering::new(&info.index_ranges);
         let mut previous = lowering.expr(&info.derivation.start)?;
+        let free = previous.free_indices();
         for (number, step) in info.derivation.steps.iter().enumerate() {
             let current = lowering.expr(&step.expr)?;
             items.push(ItemCheck {
@@ -739,7 +742,7 @@ pub fn check_model(
                     step: number + 1,
                 },
                 span: step.span,
-                comparison: comparer.compare(&previous, &current),
+                comparison: comparer.compare(&previous, &current, &free),
             });
             previous = current;
         }
