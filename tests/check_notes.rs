@@ -95,3 +95,27 @@ fn notes_verdicts_snapshot() {
     let report = check_source("notes.md", NOTES, SourceKind::Markdown);
     insta::assert_snapshot!(report.render_verdicts());
 }
+
+#[test]
+fn invalid_align_step_keeps_other_steps() {
+    let notes = NOTES.replace(
+        r"&= \sum_i 2(\hat y_i - y_i) \delta_{ij} h_k \\",
+        r"&= \sum_i 2(\hat y_i - y_i) \delta_{ij} h_q \\",
+    );
+    let report = check_source("notes.md", &notes, SourceKind::Markdown);
+    let steps: Vec<(Option<usize>, &str)> = report
+        .items
+        .iter()
+        .filter(|item| item.of == "∂L/∂W2[j, k]")
+        .map(|item| (item.step, item.verdict))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (Some(1), "canonical"),
+            (Some(2), "unchecked"),
+            (Some(3), "canonical")
+        ]
+    );
+    assert_eq!(report.items.len(), 13);
+}

@@ -305,3 +305,133 @@ fn broadcast_claim_can_be_not_equal() {
     assert_eq!(item.verdict, "not-equal", "{item:#?}");
     assert!(item.counterexample.is_some());
 }
+
+/// The two-layer perceptron of `chain.mlp`, without its claims and derivations.
+const PERCEPTRON: &str = "\
+dim I, N, O
+input  x[I]
+target y[O]
+param  W1[N, I], b1[N], W2[O, N], b2[O]
+fn sigma
+a[i]    = sum_j W1[i, j] * x[j] + b1[i]
+h[i]    = sigma(a[i])
+yhat[i] = sum_j W2[i, j] * h[j] + b2[i]
+L       = sum_i (yhat[i] - y[i])^2
+";
+
+/// A derivation of `∂L/∂W1[j, k]` on lines 10 to 15, with `third` as its third step.
+fn w1_chain(third: &str) -> String {
+    format!(
+        "{PERCEPTRON}derive ∂L/∂W1[j, k]
+  = sum_{{i, l}} ∂L/∂yhat[i] * ∂yhat[i]/∂h[l] * ∂h[l]/∂W1[j, k]
+  = sum_{{i, l}} 2 * (yhat[i] - y[i]) * W2[i, l] * sigma'(a[l]) * delta[l, j] * x[k]
+  = {third}
+  = (sum_i 2 * (yhat[i] - y[i]) * W2[i, j]) * sigma'(a[j]) * x[k]
+  = sum_i 2 * (yhat[i] - y[i]) * W2[i, j] * sigma'(a[j]) * x[k]
+"
+    )
+}
+
+fn step_verdicts(report: &CheckReport) -> Vec<(Option<usize>, &'static str)> {
+    report
+        .items
+        .iter()
+        .map(|item| (item.step, item.verdict))
+        .collect()
+}
+
+#[test]
+fn invalid_step_keeps_other_steps() {
+    let thirds = [
+        // `q` is not bound.
+        "(sum_i 2 * (yhat[i] - y[i]) * W2[i, j]) * sigma'(a[j]) * W1[q, q]",
+        // `j` ranges over the hidden size, but `x` has the input size.
+        "(sum_i 2 * (yhat[i] - y[i]) * W2[i, j]) * sigma'(a[j]) * x[j]",
+    ];
+    for third in thirds {
+        let report = report(&w1_chain(third));
+        assert_eq!(
+            step_verdicts(&report),
+            [
+                (Some(1), "canonical"),
+                (Some(2), "canonical"),
+                (Some(3), "unchecked"),
+                (Some(4), "canonical"),
+                (Some(5), "canonical"),
+            ],
+            "{third}"
+        );
+        let reason = report.items[2].reason.as_deref().unwrap();
+        assert!(reason.contains("index"), "{reason}");
+    }
+}
+
+#[test]
+fn invalid_step_in_json_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.mlp");
+    std::fs::write(
+        &path,
+        w1_chain("(sum_i 2 * (yhat[i] - y[i]) * W2[i, j]) * sigma'(a[j]) * W1[q, q]"),
+    )
+    .unwrap();
+    let output = mlp(&["check", "--format", "json", path.to_str().unwrap()]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let items = value["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert_eq!(items[2]["verdict"], "unchecked");
+    assert_eq!(items[4]["verdict"], "canonical");
+    let output = mlp(&["check", path.to_str().unwrap()]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("step 5  equal (canonical form)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(": 4 equal, 1 not equal or unchecked"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn uncheckable_claims_are_unchecked() {
+    let claims = [
+        ("claim ∂L/∂x[j] = 0\n", "cannot differentiate by `x`"),
+        (
+            "claim ∂L/∂W1[j] = 0\n",
+            "`W1` has 2 axes but is used with 1",
+        ),
+        (
+            "claim ∂L/∂W2[j,k] = 2 * (yhat[j] - y[j]) * y[k]\n",
+            "ranges over",
+        ),
+    ];
+    for (claim, expected) in claims {
+        let report = report(&format!("{PERCEPTRON}{claim}"));
+        let item = at_line(&report, 10);
+        assert_eq!(item.verdict, "unchecked", "{claim}");
+        assert!(item.slip.is_none(), "{claim}");
+        let reason = item.reason.as_deref().unwrap();
+        assert!(reason.contains(expected), "{claim}: {reason}");
+    }
+}
+
+#[test]
+fn model_errors_list_every_item() {
+    // `zz` is undefined, so there is no model to check the claim and the steps against.
+    let source = PERCEPTRON.replace("+ b2[i]", "+ zz[i]")
+        + "claim ∂L/∂b2[j] = 2 * (yhat[j] - y[j])\nderive ∂L/∂b2[j]\n  = ∂L/∂yhat[j]\n  = 2 * (yhat[j] - y[j])\n";
+    let report = report(&source);
+    assert!(report.model_errors);
+    assert_eq!(
+        step_verdicts(&report),
+        [
+            (None, "unchecked"),
+            (Some(1), "unchecked"),
+            (Some(2), "unchecked")
+        ]
+    );
+    for item in &report.items {
+        assert_eq!(item.reason.as_deref(), Some("the model has errors"));
+    }
+}
