@@ -119,3 +119,32 @@ fn invalid_align_step_keeps_other_steps() {
     );
     assert_eq!(report.items.len(), 13);
 }
+
+#[test]
+fn bracket_and_equation_display_math_read() {
+    let notes = format!(
+        "{NOTES}\n\\[ \\frac{{\\partial L}}{{\\partial b^{{(2)}}_{{j}}}} = 3(\\hat y_j - y_j) \\]\n\n\\begin{{equation}}\n\\frac{{\\partial L}}{{\\partial b^{{(2)}}_{{j}}}} = 2(\\hat y_j - y_j)\n\\end{{equation}}\n"
+    );
+    let report = check_source("notes.md", &notes, SourceKind::Markdown);
+    assert_eq!(report.items.len(), 15, "{:#?}", report.items);
+    let wrong = &report.items[13];
+    assert_eq!(wrong.expression, "3 * (yhat[j] - y[j])");
+    assert_eq!(wrong.verdict, "not-equal");
+    let right = &report.items[14];
+    assert_eq!(right.expression, "2 * (yhat[j] - y[j])");
+    assert_eq!(right.verdict, "canonical");
+}
+
+#[test]
+fn unclosed_bracket_display_math_reported() {
+    let notes = format!("{NOTES}\n\\[ \\frac{{\\partial L}}{{\\partial b^{{(2)}}_{{j}}}} = 0\n");
+    let report = check_source("notes.md", &notes, SourceKind::Markdown);
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "mlp::markdown::unclosed_display"),
+        "{:#?}",
+        report.diagnostics
+    );
+}
