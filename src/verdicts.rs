@@ -872,7 +872,9 @@ impl CheckReport {
         }
         out.push_str(&self.file);
         if let (Some(model), false) = (&self.model, self.model_errors) {
-            out.push_str(&format!(": ok ({model})"));
+            // `ok` only on a run that exits 0: every claim and step equal.
+            let outcome = if self.all_equal() { "ok" } else { "checked" };
+            out.push_str(&format!(": {outcome} ({model})"));
         }
         out.push_str(&format!(
             ": {equal} equal, {unequal} not equal or unchecked"

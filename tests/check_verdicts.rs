@@ -435,3 +435,15 @@ fn model_errors_list_every_item() {
         assert_eq!(item.reason.as_deref(), Some("the model has errors"));
     }
 }
+
+#[test]
+fn summary_says_checked_on_failure() {
+    let output = mlp(&["check", "tests/fixtures/chain.mlp"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains(": ok ("), "{stdout}");
+    assert!(
+        stdout.contains("tests/fixtures/chain.mlp: checked (4 relations"),
+        "{stdout}"
+    );
+}
