@@ -10,8 +10,8 @@
 //! before it. When the model itself has errors, every claim and step is listed as unchecked.
 
 use mlp_grammar::ast::{Derivation, Expr, ExprKind, Ident, Program, Statement};
-use mlp_grammar::{check, check_markdown, has_errors, line_column, parse, read_markdown};
-use mlp_grammar::{CheckedModel, Diagnostic, Span};
+use mlp_grammar::{check, check_markdown, line_column, parse, read_markdown};
+use mlp_grammar::{CheckedModel, Diagnostic, Span, UnreadStep};
 use mlp_symbolic::equivalence::NumericOptions;
 use mlp_symbolic::eval::Array;
 use mlp_symbolic::verdict::{check_model, Item, Slip, Verdict};
@@ -201,8 +201,14 @@ pub fn check_source(file: &str, source: &str, kind: SourceKind) -> CheckReport {
             model.or_else(|| set_aside_chains(&working, kind, &diagnostics, &mut report))
         }),
     };
+    let unread = match kind {
+        SourceKind::Dsl => Vec::new(),
+        SourceKind::Markdown => read_markdown(&working).0.unread_steps,
+    };
+    list_unread_steps(&working, &unread, &mut report);
     let Some(model) = model else {
         list_unchecked(&working, kind, "the model has errors", &mut report);
+        renumber_steps(&working, kind, &unread, &mut report.items);
         report.items.sort_by_key(|item| (item.line, item.column));
         return report;
     };
@@ -233,7 +239,7 @@ pub fn check_source(file: &str, source: &str, kind: SourceKind) -> CheckReport {
             report.raw_diagnostics.push(diagnostic);
         }
     }
-    renumber_steps(&working, kind, &mut report.items);
+    renumber_steps(&working, kind, &unread, &mut report.items);
     report.items.sort_by_key(|item| (item.line, item.column));
     report
 }
@@ -250,7 +256,7 @@ fn program_of(source: &str, kind: SourceKind) -> Option<Program> {
         SourceKind::Dsl => parse(source).ok(),
         SourceKind::Markdown => {
             let (document, diagnostics) = read_markdown(source);
-            (!has_errors(&diagnostics) && !document.relations.is_empty())
+            (!document.has_blocking_errors(&diagnostics) && !document.relations.is_empty())
                 .then(|| document.to_program())
         }
     }
@@ -593,17 +599,52 @@ fn list_unchecked(source: &str, kind: SourceKind, reason: &str, report: &mut Che
     }
 }
 
-/// Numbers every step as written in `source`, so that a step after one set aside keeps its
-/// number.
-fn renumber_steps(source: &str, kind: SourceKind, items: &mut [ItemReport]) {
+/// Lists every derivation step whose LaTeX could not be read as unchecked, with the error as
+/// the reason.
+fn list_unread_steps(source: &str, unread: &[UnreadStep], report: &mut CheckReport) {
+    for step in unread {
+        let (line, column) = line_column(source, step.span.start);
+        let written = source.get(step.span.start..step.span.end).unwrap_or("");
+        let expression = written.trim_start_matches('=').trim().to_string();
+        report.items.push(ItemReport {
+            file: report.file.clone(),
+            kind: "step",
+            of: step.start.to_string(),
+            step: None,
+            line,
+            column,
+            expression,
+            verdict: "unchecked",
+            trials: None,
+            slip: None,
+            counterexample: None,
+            reason: Some(step.diagnostic.message.clone()),
+            derivation: None,
+            ast: None,
+            start: Some(step.start.clone()),
+        });
+    }
+}
+
+/// Numbers every step as written in `source`, so that a step after one set aside or unread keeps
+/// its number.
+fn renumber_steps(source: &str, kind: SourceKind, unread: &[UnreadStep], items: &mut [ItemReport]) {
     let Some(program) = program_of(source, kind) else {
         return;
     };
     let mut numbers = std::collections::HashMap::new();
     for statement in &program.statements {
         if let Statement::Derivation(derivation) = statement {
-            for (number, step) in derivation.steps.iter().enumerate() {
-                numbers.insert(line_column(source, step.span.start), number + 1);
+            let mut starts: Vec<usize> = derivation.steps.iter().map(|s| s.span.start).collect();
+            starts.extend(
+                unread
+                    .iter()
+                    .filter(|step| step.start.span == derivation.start.span)
+                    .map(|step| step.span.start),
+            );
+            starts.sort_unstable();
+            for (number, start) in starts.into_iter().enumerate() {
+                numbers.insert(line_column(source, start), number + 1);
             }
         }
     }

@@ -148,3 +148,50 @@ fn unclosed_bracket_display_math_reported() {
         report.diagnostics
     );
 }
+
+#[test]
+fn unreadable_step_keeps_other_steps() {
+    let constructs = [r"\tanh^2(h_k)", r"\sigma^\prime(h_k)", r"\foo h_k"];
+    for construct in constructs {
+        let notes = NOTES.replace(
+            r"&= \sum_i 2(\hat y_i - y_i) \delta_{ij} h_k \\",
+            &format!(
+                "&= \\sum_i 2(\\hat y_i - y_i) \\delta_{{ij}} h_k \\\\\n&= \\sum_i 2(\\hat y_i - y_i) \\delta_{{ij}} {construct} \\\\"
+            ),
+        );
+        let report = check_source("notes.md", &notes, SourceKind::Markdown);
+        let steps: Vec<(Option<usize>, &str)> = report
+            .items
+            .iter()
+            .filter(|item| item.of == "∂L/∂W2[j, k]")
+            .map(|item| (item.step, item.verdict))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (Some(1), "canonical"),
+                (Some(2), "canonical"),
+                (Some(3), "unchecked"),
+                (Some(4), "canonical")
+            ],
+            "{construct}"
+        );
+        assert_eq!(report.items.len(), 14, "{construct}");
+        let unread = report
+            .items
+            .iter()
+            .find(|item| item.step == Some(3))
+            .unwrap();
+        assert!(
+            unread.expression.contains(construct),
+            "{}",
+            unread.expression
+        );
+        assert!(unread.reason.is_some(), "{construct}");
+        assert!(report
+            .items
+            .iter()
+            .filter(|item| item.step != Some(3) || item.of != "∂L/∂W2[j, k]")
+            .all(|item| item.is_equal()));
+    }
+}
