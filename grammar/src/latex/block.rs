@@ -349,7 +349,18 @@ fn check_nesting(tokens: &[Token], math: DisplayMath) -> Result<(), Diagnostic> 
                 Some(top) if top.is_symbol('{') => {
                     open.pop();
                 }
-                Some(top) => return Err(unclosed(top)),
+                // A `}` directly inside an environment is stray: the environment itself may
+                // be closed properly further on.
+                Some(top) => {
+                    return Err(Diagnostic::error(
+                        "mlp::latex::unbalanced_brace",
+                        "this `}` closes no `{`",
+                        token.span,
+                    )
+                    .with_label("unmatched `}`")
+                    .with_related(top.span, "inside this environment")
+                    .with_help("remove it, or add the missing `{` before it"))
+                }
                 None => {
                     return Err(Diagnostic::error(
                         "mlp::latex::unbalanced_brace",
