@@ -367,7 +367,7 @@ fn invalid_step_keeps_other_steps() {
 }
 
 #[test]
-fn invalid_step_in_json_and_text() {
+fn invalid_step_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chain.mlp");
     std::fs::write(
@@ -391,6 +391,21 @@ fn invalid_step_in_json_and_text() {
         stdout.contains(": 4 equal, 1 not equal or unchecked"),
         "{stdout}"
     );
+    let page = dir.path().join("chain.html");
+    mlp(&[
+        "check",
+        "--report",
+        page.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    for step in 1..=5 {
+        assert!(
+            html.contains(&format!("<br>step {step}</td>")),
+            "step {step}: {html}"
+        );
+    }
+    assert!(html.contains("index `q` is neither a free index"), "{html}");
 }
 
 #[test]
