@@ -3,13 +3,15 @@
 //!
 //! When the model's relations have a slip whose diagnostic suggests one replacement (an unbound
 //! index where the left side has a single free index), the suggestion is applied. The steps are
-//! then checked under the fixed model, and the report lists every fix applied. A claim or derivation
-//! that the semantic checks reject (such as a step with other free indices than the start) is
-//! reported as not equal and left out of the model, so that the others still get a verdict.
+//! then checked under the fixed model, and the report lists every fix applied. A claim or step
+//! that the semantic checks reject is left out of the model, so that the others still get a
+//! verdict: it is not equal for a free-index mismatch, and unchecked with the diagnostic as the
+//! reason otherwise. The step after a rejected step is compared with the last valid expression
+//! before it. When the model itself has errors, every claim and step is listed as unchecked.
 
-use mlp_grammar::ast::{Expr, ExprKind, Ident, Program, Statement};
-use mlp_grammar::{check, check_markdown, has_errors, line_column, parse, read_markdown};
-use mlp_grammar::{CheckedModel, Diagnostic, Span};
+use mlp_grammar::ast::{Derivation, Expr, ExprKind, Ident, Program, Statement};
+use mlp_grammar::{check, check_markdown, line_column, parse, read_markdown};
+use mlp_grammar::{CheckedModel, Diagnostic, Span, UnreadStep};
 use mlp_symbolic::equivalence::NumericOptions;
 use mlp_symbolic::eval::Array;
 use mlp_symbolic::verdict::{check_model, Item, Slip, Verdict};
@@ -203,7 +205,15 @@ pub fn check_source(file: &str, source: &str, kind: SourceKind) -> CheckReport {
             model.or_else(|| set_aside_chains(&working, kind, &diagnostics, &mut report))
         }),
     };
+    let unread = match kind {
+        SourceKind::Dsl => Vec::new(),
+        SourceKind::Markdown => read_markdown(&working).0.unread_steps,
+    };
+    list_unread_steps(&working, &unread, &mut report);
     let Some(model) = model else {
+        list_unchecked(&working, kind, "the model has errors", &mut report);
+        renumber_steps(&working, kind, &unread, &mut report.items);
+        report.items.sort_by_key(|item| (item.line, item.column));
         return report;
     };
     // Errors in claims and derivations alone leave a model to check the rest with.
@@ -224,6 +234,8 @@ pub fn check_source(file: &str, source: &str, kind: SourceKind) -> CheckReport {
         }
         Err(error) => {
             report.model_errors = true;
+            let reason = format!("the model cannot be lowered: {}", error.message);
+            list_unchecked(&working, kind, &reason, &mut report);
             let diagnostic = Diagnostic::error("mlp::lower", error.message, error.span);
             report
                 .diagnostics
@@ -231,6 +243,7 @@ pub fn check_source(file: &str, source: &str, kind: SourceKind) -> CheckReport {
             report.raw_diagnostics.push(diagnostic);
         }
     }
+    renumber_steps(&working, kind, &unread, &mut report.items);
     report.items.sort_by_key(|item| (item.line, item.column));
     report
 }
@@ -247,7 +260,7 @@ fn program_of(source: &str, kind: SourceKind) -> Option<Program> {
         SourceKind::Dsl => parse(source).ok(),
         SourceKind::Markdown => {
             let (document, diagnostics) = read_markdown(source);
-            (!has_errors(&diagnostics) && !document.relations.is_empty())
+            (!document.has_blocking_errors(&diagnostics) && !document.relations.is_empty())
                 .then(|| document.to_program())
         }
     }
@@ -293,8 +306,10 @@ fn recover(
     Some(fixed)
 }
 
-/// Sets aside the claims and derivations that fail their own checks, reporting each as not
-/// equal, and returns the model of what remains if it checks cleanly.
+/// Sets aside what fails its own checks and returns the model of what remains, if it checks
+/// cleanly. A step with an error is reported with its diagnostic and left out of its derivation,
+/// so the step after it is compared with the last valid expression before it. A claim, or a
+/// derivation whose start has an error, is set aside whole, with each of its steps reported.
 fn set_aside_chains(
     source: &str,
     kind: SourceKind,
@@ -303,24 +318,59 @@ fn set_aside_chains(
 ) -> Option<CheckedModel> {
     let mut program = program_of(source, kind)?;
     let mut diagnostics = diagnostics.to_vec();
-    // A chain set aside can only remove errors, so a few rounds reach a clean model or an error
-    // outside the chains.
+    // Setting a chain or step aside can only remove errors, so a few rounds reach a clean model
+    // or an error outside the chains.
     for _ in 0..4 {
-        let mut rejected = Vec::new();
-        for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+        let errors: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.is_error()).collect();
+        let mut located = Vec::new();
+        for diagnostic in errors {
             let at = in_chain(&program, diagnostic.span)?;
-            if !rejected.contains(&at) {
-                rejected.push(at);
-                report.items.push(rejected_item(
+            located.push((
+                at,
+                step_at(&program.statements[at], diagnostic.span),
+                diagnostic,
+            ));
+        }
+        let mut whole: Vec<usize> = Vec::new();
+        for (at, step, diagnostic) in &located {
+            if step.is_none() && !whole.contains(at) {
+                whole.push(*at);
+                report.items.extend(rejected_items(
                     &report.file,
                     source,
-                    &program.statements[at],
+                    &program.statements[*at],
                     diagnostic,
                 ));
             }
         }
-        rejected.sort_unstable();
-        for at in rejected.into_iter().rev() {
+        let mut steps: Vec<(usize, usize)> = Vec::new();
+        for (at, step, diagnostic) in &located {
+            let Some(step) = *step else { continue };
+            if whole.contains(at) || steps.contains(&(*at, step)) {
+                continue;
+            }
+            steps.push((*at, step));
+            if let Statement::Derivation(derivation) = &program.statements[*at] {
+                report.items.push(rejected_step(
+                    &report.file,
+                    source,
+                    derivation,
+                    step,
+                    diagnostic,
+                ));
+            }
+        }
+        steps.sort_unstable();
+        for &(at, step) in steps.iter().rev() {
+            if let Statement::Derivation(derivation) = &mut program.statements[at] {
+                derivation.steps.remove(step);
+                if derivation.steps.is_empty() && !whole.contains(&at) {
+                    whole.push(at);
+                }
+            }
+        }
+        whole.sort_unstable();
+        for at in whole.into_iter().rev() {
             program.statements.remove(at);
         }
         let (model, next) = check(program.clone());
@@ -330,6 +380,17 @@ fn set_aside_chains(
         diagnostics = next;
     }
     None
+}
+
+/// The position of the derivation step of `statement` that contains `span`.
+fn step_at(statement: &Statement, span: Span) -> Option<usize> {
+    let Statement::Derivation(derivation) = statement else {
+        return None;
+    };
+    derivation
+        .steps
+        .iter()
+        .position(|step| step.span.start <= span.start && span.end <= step.span.end)
 }
 
 /// A fix: the DSL text before and after, and the source edits (span, replacement).
@@ -407,79 +468,194 @@ fn replace_at(expr: &mut Expr, span: Span, names: &[String]) -> Option<Fix> {
     }
 }
 
-fn rejected_item(
+/// The verdicts on a claim, or on every step of a derivation, that the semantic checks reject
+/// as a whole because of `diagnostic`.
+fn rejected_items(
     file: &str,
     source: &str,
     statement: &Statement,
     diagnostic: &Diagnostic,
+) -> Vec<ItemReport> {
+    match statement {
+        Statement::Claim(claim) => {
+            let mut item =
+                unchecked_item(file, source, "claim", &claim.lhs, claim.span, &claim.rhs);
+            set_rejected_verdict(&mut item, diagnostic);
+            vec![item]
+        }
+        Statement::Derivation(derivation) => (0..derivation.steps.len())
+            .map(|step| rejected_step(file, source, derivation, step, diagnostic))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The verdict on step `step` (counted from 0) of a derivation, rejected because of
+/// `diagnostic`.
+fn rejected_step(
+    file: &str,
+    source: &str,
+    derivation: &Derivation,
+    step: usize,
+    diagnostic: &Diagnostic,
 ) -> ItemReport {
-    let (kind, of, step, at, expression, ast, start) = match statement {
-        Statement::Claim(claim) => (
-            "claim",
-            claim.lhs.to_string(),
-            None,
-            claim.span,
-            claim.rhs.to_string(),
-            Some(claim.rhs.clone()),
-            Some(claim.lhs.clone()),
-        ),
-        Statement::Derivation(derivation) => {
-            let (number, step) = derivation
-                .steps
-                .iter()
-                .enumerate()
-                .find(|(_, s)| {
-                    s.span.start <= diagnostic.span.start && diagnostic.span.end <= s.span.end
-                })
-                .unwrap_or((0, &derivation.steps[0]));
-            (
-                "step",
-                derivation.start.to_string(),
-                Some(number + 1),
-                step.span,
-                step.expr.to_string(),
-                Some(step.expr.clone()),
-                Some(derivation.start.clone()),
-            )
-        }
-        _ => (
-            "claim",
-            String::new(),
-            None,
-            diagnostic.span,
-            String::new(),
-            None,
-            None,
-        ),
-    };
-    let (line, column) = line_column(source, at.start);
-    let slip = if diagnostic.code == "mlp::index::free_mismatch" {
-        SlipReport {
-            kind: "free-index-mismatch",
-            description: diagnostic.message.clone(),
-        }
-    } else {
-        SlipReport {
-            kind: "invalid",
-            description: diagnostic.message.clone(),
-        }
-    };
+    let written = &derivation.steps[step];
+    let mut item = unchecked_item(
+        file,
+        source,
+        "step",
+        &derivation.start,
+        written.span,
+        &written.expr,
+    );
+    item.step = Some(step + 1);
+    set_rejected_verdict(&mut item, diagnostic);
+    item
+}
+
+/// A claim or step without a verdict yet: `unchecked`, with no reason.
+fn unchecked_item(
+    file: &str,
+    source: &str,
+    kind: &'static str,
+    start: &Expr,
+    span: Span,
+    expression: &Expr,
+) -> ItemReport {
+    let (line, column) = line_column(source, span.start);
     ItemReport {
         file: file.to_string(),
         kind,
-        of,
-        step,
+        of: start.to_string(),
+        step: None,
         line,
         column,
-        expression,
-        verdict: "not-equal",
+        expression: expression.to_string(),
+        verdict: "unchecked",
         trials: None,
-        slip: Some(slip),
+        slip: None,
         counterexample: None,
         reason: None,
         derivation: None,
-        ast,
-        start,
+        ast: Some(expression.clone()),
+        start: Some(start.clone()),
+    }
+}
+
+/// A free-index mismatch is a verdict: the sides differ in shape. Any other error leaves the
+/// item unchecked, with the diagnostic as the reason.
+fn set_rejected_verdict(item: &mut ItemReport, diagnostic: &Diagnostic) {
+    if diagnostic.code == "mlp::index::free_mismatch" {
+        item.verdict = "not-equal";
+        item.slip = Some(SlipReport {
+            kind: "free-index-mismatch",
+            description: diagnostic.message.clone(),
+        });
+    } else {
+        item.verdict = "unchecked";
+        item.reason = Some(diagnostic.message.clone());
+    }
+}
+
+/// Lists every claim and step of `source` that has no verdict yet as unchecked with `reason`,
+/// so that every claim and step has an entry even when nothing could be checked.
+fn list_unchecked(source: &str, kind: SourceKind, reason: &str, report: &mut CheckReport) {
+    let Some(program) = program_of(source, kind) else {
+        return;
+    };
+    let mut pending = Vec::new();
+    for statement in &program.statements {
+        match statement {
+            Statement::Claim(claim) => pending.push(unchecked_item(
+                &report.file,
+                source,
+                "claim",
+                &claim.lhs,
+                claim.span,
+                &claim.rhs,
+            )),
+            Statement::Derivation(derivation) => {
+                for (number, step) in derivation.steps.iter().enumerate() {
+                    let mut item = unchecked_item(
+                        &report.file,
+                        source,
+                        "step",
+                        &derivation.start,
+                        step.span,
+                        &step.expr,
+                    );
+                    item.step = Some(number + 1);
+                    pending.push(item);
+                }
+            }
+            _ => {}
+        }
+    }
+    for mut item in pending {
+        let listed = report
+            .items
+            .iter()
+            .any(|other| (other.line, other.column) == (item.line, item.column));
+        if !listed {
+            item.reason = Some(reason.to_string());
+            report.items.push(item);
+        }
+    }
+}
+
+/// Lists every derivation step whose LaTeX could not be read as unchecked, with the error as
+/// the reason.
+fn list_unread_steps(source: &str, unread: &[UnreadStep], report: &mut CheckReport) {
+    for step in unread {
+        let (line, column) = line_column(source, step.span.start);
+        let written = source.get(step.span.start..step.span.end).unwrap_or("");
+        let expression = written.trim_start_matches('=').trim().to_string();
+        report.items.push(ItemReport {
+            file: report.file.clone(),
+            kind: "step",
+            of: step.start.to_string(),
+            step: None,
+            line,
+            column,
+            expression,
+            verdict: "unchecked",
+            trials: None,
+            slip: None,
+            counterexample: None,
+            reason: Some(step.diagnostic.message.clone()),
+            derivation: None,
+            ast: None,
+            start: Some(step.start.clone()),
+        });
+    }
+}
+
+/// Numbers every step as written in `source`, so that a step after one set aside or unread keeps
+/// its number.
+fn renumber_steps(source: &str, kind: SourceKind, unread: &[UnreadStep], items: &mut [ItemReport]) {
+    let Some(program) = program_of(source, kind) else {
+        return;
+    };
+    let mut numbers = std::collections::HashMap::new();
+    for statement in &program.statements {
+        if let Statement::Derivation(derivation) = statement {
+            let mut starts: Vec<usize> = derivation.steps.iter().map(|s| s.span.start).collect();
+            starts.extend(
+                unread
+                    .iter()
+                    .filter(|step| step.start.span == derivation.start.span)
+                    .map(|step| step.span.start),
+            );
+            starts.sort_unstable();
+            for (number, start) in starts.into_iter().enumerate() {
+                numbers.insert(line_column(source, start), number + 1);
+            }
+        }
+    }
+    for item in items.iter_mut().filter(|item| item.kind == "step") {
+        if let Some(&number) = numbers.get(&(item.line, item.column)) {
+            item.step = Some(number);
+        }
     }
 }
 
@@ -741,7 +917,9 @@ impl CheckReport {
         }
         out.push_str(&self.file);
         if let (Some(model), false) = (&self.model, self.model_errors) {
-            out.push_str(&format!(": ok ({model})"));
+            // `ok` only on a run that exits 0: every claim and step equal.
+            let outcome = if self.all_equal() { "ok" } else { "checked" };
+            out.push_str(&format!(": {outcome} ({model})"));
         }
         out.push_str(&format!(
             ": {equal} equal, {unequal} not equal or unchecked"

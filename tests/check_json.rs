@@ -56,7 +56,7 @@ fn slips_json_snapshot() {
             "swapped-indices",
             "transposed-tensor",
             "missing-derivative-factor",
-            "free-index-mismatch"
+            "missing-factor"
         ]
     );
     insta::assert_snapshot!(stdout);

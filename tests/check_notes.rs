@@ -95,3 +95,103 @@ fn notes_verdicts_snapshot() {
     let report = check_source("notes.md", NOTES, SourceKind::Markdown);
     insta::assert_snapshot!(report.render_verdicts());
 }
+
+#[test]
+fn invalid_align_step_keeps_other_steps() {
+    let notes = NOTES.replace(
+        r"&= \sum_i 2(\hat y_i - y_i) \delta_{ij} h_k \\",
+        r"&= \sum_i 2(\hat y_i - y_i) \delta_{ij} h_q \\",
+    );
+    let report = check_source("notes.md", &notes, SourceKind::Markdown);
+    let steps: Vec<(Option<usize>, &str)> = report
+        .items
+        .iter()
+        .filter(|item| item.of == "∂L/∂W2[j, k]")
+        .map(|item| (item.step, item.verdict))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (Some(1), "canonical"),
+            (Some(2), "unchecked"),
+            (Some(3), "canonical")
+        ]
+    );
+    assert_eq!(report.items.len(), 13);
+}
+
+#[test]
+fn bracket_and_equation_display_math_read() {
+    let notes = format!(
+        "{NOTES}\n\\[ \\frac{{\\partial L}}{{\\partial b^{{(2)}}_{{j}}}} = 3(\\hat y_j - y_j) \\]\n\n\\begin{{equation}}\n\\frac{{\\partial L}}{{\\partial b^{{(2)}}_{{j}}}} = 2(\\hat y_j - y_j)\n\\end{{equation}}\n"
+    );
+    let report = check_source("notes.md", &notes, SourceKind::Markdown);
+    assert_eq!(report.items.len(), 15, "{:#?}", report.items);
+    let wrong = &report.items[13];
+    assert_eq!(wrong.expression, "3 * (yhat[j] - y[j])");
+    assert_eq!(wrong.verdict, "not-equal");
+    let right = &report.items[14];
+    assert_eq!(right.expression, "2 * (yhat[j] - y[j])");
+    assert_eq!(right.verdict, "canonical");
+}
+
+#[test]
+fn unclosed_bracket_display_math_reported() {
+    let notes = format!("{NOTES}\n\\[ \\frac{{\\partial L}}{{\\partial b^{{(2)}}_{{j}}}} = 0\n");
+    let report = check_source("notes.md", &notes, SourceKind::Markdown);
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "mlp::markdown::unclosed_display"),
+        "{:#?}",
+        report.diagnostics
+    );
+}
+
+#[test]
+fn unreadable_step_keeps_other_steps() {
+    let constructs = [r"\tanh^2(h_k)", r"\sigma^\prime(h_k)", r"\foo h_k"];
+    for construct in constructs {
+        let notes = NOTES.replace(
+            r"&= \sum_i 2(\hat y_i - y_i) \delta_{ij} h_k \\",
+            &format!(
+                "&= \\sum_i 2(\\hat y_i - y_i) \\delta_{{ij}} h_k \\\\\n&= \\sum_i 2(\\hat y_i - y_i) \\delta_{{ij}} {construct} \\\\"
+            ),
+        );
+        let report = check_source("notes.md", &notes, SourceKind::Markdown);
+        let steps: Vec<(Option<usize>, &str)> = report
+            .items
+            .iter()
+            .filter(|item| item.of == "∂L/∂W2[j, k]")
+            .map(|item| (item.step, item.verdict))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (Some(1), "canonical"),
+                (Some(2), "canonical"),
+                (Some(3), "unchecked"),
+                (Some(4), "canonical")
+            ],
+            "{construct}"
+        );
+        assert_eq!(report.items.len(), 14, "{construct}");
+        let unread = report
+            .items
+            .iter()
+            .find(|item| item.step == Some(3))
+            .unwrap();
+        assert!(
+            unread.expression.contains(construct),
+            "{}",
+            unread.expression
+        );
+        assert!(unread.reason.is_some(), "{construct}");
+        assert!(report
+            .items
+            .iter()
+            .filter(|item| item.step != Some(3) || item.of != "∂L/∂W2[j, k]")
+            .all(|item| item.is_equal()));
+    }
+}

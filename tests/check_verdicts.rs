@@ -117,16 +117,16 @@ fn missing_derivative_factor() {
 }
 
 #[test]
-fn free_index_mismatch_without_numeric_testing() {
+fn missing_free_index_is_missing_factor() {
+    // The claim leaves out `k`, so it is broadcast over `k` and lacks the factor `h[k]`.
     let report = report(SLIPS);
     let item = at_line(&report, 19);
     assert_eq!(item.verdict, "not-equal");
-    assert_eq!(slip_kind(item), Some("free-index-mismatch"));
-    assert!(item.counterexample.is_none());
-    assert!(report
-        .diagnostics
-        .iter()
-        .any(|d| d.code == "mlp::index::free_mismatch" && d.line == 19));
+    assert_eq!(slip_kind(item), Some("missing-factor"));
+    let description = &item.slip.as_ref().unwrap().description;
+    assert_eq!(description, "missing factor h[k]");
+    assert!(item.counterexample.is_some());
+    assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
 }
 
 #[test]
@@ -215,4 +215,250 @@ fn cli_all_equal_exits_0() {
 fn cli_unreadable_exits_2() {
     let output = mlp(&["check", "tests/fixtures/no_such_file.mlp"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// A model of one bias with a squared error, and a claim of `∂L/∂b[j]` written as `claimed`.
+fn bias_claim(claimed: &str) -> String {
+    format!(
+        "dim N\nparam b[N]\ninput y[N]\nL = sum_i (b[i] - y[i])^2\nclaim ∂L/∂b[j] = {claimed}\n"
+    )
+}
+
+#[test]
+fn infinite_claim_is_not_equal() {
+    let claims = [
+        "exp(1000) * (b[j] - y[j])",
+        "10^400 * (b[j] - y[j])",
+        "2^1000000 * (b[j] - y[j])",
+        "2 * (b[j] - y[j]) + log(0)",
+        "2 * (b[j] - y[j]) + 0^-1",
+    ];
+    for claimed in claims {
+        let report = report(&bias_claim(claimed));
+        let item = at_line(&report, 5);
+        assert_eq!(item.verdict, "not-equal", "{claimed}: {item:#?}");
+        assert_eq!(slip_kind(item), Some("not-finite"), "{claimed}");
+        let counterexample = item.counterexample.as_ref().unwrap();
+        assert!(counterexample.expected.is_finite(), "{claimed}");
+        assert!(!counterexample.claimed.is_finite(), "{claimed}");
+    }
+}
+
+#[test]
+fn tiny_constant_term_is_not_equal() {
+    let report = report(&bias_claim("2 * (b[j] - y[j]) + 0.0000000001"));
+    let item = at_line(&report, 5);
+    assert_eq!(item.verdict, "not-equal", "{item:#?}");
+    assert_eq!(slip_kind(item), Some("constant-term"));
+    let description = &item.slip.as_ref().unwrap().description;
+    assert!(description.contains("1/10000000000"), "{description}");
+    assert!(item.counterexample.is_some());
+}
+
+#[test]
+fn nan_claim_is_not_equal() {
+    // `log(-1)` is NaN, so the claimed side is NaN at every point where the gradient is finite.
+    let report = report(&bias_claim("2 * (b[j] - y[j]) + log(-1) * b[j]"));
+    let item = at_line(&report, 5);
+    assert_eq!(item.verdict, "not-equal", "{item:#?}");
+    assert_eq!(slip_kind(item), Some("not-finite"));
+}
+
+#[test]
+fn nan_on_both_sides_is_unchecked() {
+    // The gradient `log(-1)` is NaN everywhere, so the points give no evidence either way.
+    let source =
+        "dim N\nparam b[N]\nL = sum_i log(-1) * b[i]\nclaim ∂L/∂b[j] = log(-2) + b[j] - b[j]\n";
+    let report = report(source);
+    let item = at_line(&report, 4);
+    assert_eq!(item.verdict, "unchecked", "{item:#?}");
+    let reason = item.reason.as_deref().unwrap();
+    assert!(reason.contains("NaN at every random point"), "{reason}");
+}
+
+#[test]
+fn constant_claim_is_broadcast() {
+    let source = "dim N\nparam b[N]\nL = sum_i b[i]\nclaim ∂L/∂b[j] = 1\nderive ∂L/∂b[j]\n  = sum_i delta[i, j]\n  = 1\n";
+    let report = report(source);
+    assert_eq!(report.items.len(), 3, "{:#?}", report.items);
+    for item in &report.items {
+        assert!(item.is_equal(), "{item:#?}");
+    }
+}
+
+#[test]
+fn term_with_some_free_indices_is_broadcast() {
+    // `x[k]` is the same for every `j`, and `delta[j, k]` carries both indices.
+    let source = "dim N\ninput x[N]\nparam W[N, N]\nL = sum_{j, k} W[j, k] * x[k] * (1 + sum_i x[i]) + sum_{j, k} W[j, k] * delta[j, k] * (1 + sum_i x[i])\nclaim ∂L/∂W[j, k] = (1 + sum_i x[i]) * x[k] + (1 + sum_i x[i]) * delta[j, k]\n";
+    let report = report(source);
+    let item = at_line(&report, 5);
+    assert!(item.is_equal(), "{item:#?}");
+}
+
+#[test]
+fn broadcast_claim_can_be_not_equal() {
+    // Leaving out `k` is allowed, so the missing factor is found by the numeric test.
+    let source =
+        "dim N\ninput x[N]\nparam W[N, N]\nL = sum_{j, k} W[j, k] * x[k]\nclaim ∂L/∂W[j, k] = 1\n";
+    let report = report(source);
+    let item = at_line(&report, 5);
+    assert_eq!(item.verdict, "not-equal", "{item:#?}");
+    assert!(item.counterexample.is_some());
+}
+
+/// The two-layer perceptron of `chain.mlp`, without its claims and derivations.
+const PERCEPTRON: &str = "\
+dim I, N, O
+input  x[I]
+target y[O]
+param  W1[N, I], b1[N], W2[O, N], b2[O]
+fn sigma
+a[i]    = sum_j W1[i, j] * x[j] + b1[i]
+h[i]    = sigma(a[i])
+yhat[i] = sum_j W2[i, j] * h[j] + b2[i]
+L       = sum_i (yhat[i] - y[i])^2
+";
+
+/// A derivation of `∂L/∂W1[j, k]` on lines 10 to 15, with `third` as its third step.
+fn w1_chain(third: &str) -> String {
+    format!(
+        "{PERCEPTRON}derive ∂L/∂W1[j, k]
+  = sum_{{i, l}} ∂L/∂yhat[i] * ∂yhat[i]/∂h[l] * ∂h[l]/∂W1[j, k]
+  = sum_{{i, l}} 2 * (yhat[i] - y[i]) * W2[i, l] * sigma'(a[l]) * delta[l, j] * x[k]
+  = {third}
+  = (sum_i 2 * (yhat[i] - y[i]) * W2[i, j]) * sigma'(a[j]) * x[k]
+  = sum_i 2 * (yhat[i] - y[i]) * W2[i, j] * sigma'(a[j]) * x[k]
+"
+    )
+}
+
+fn step_verdicts(report: &CheckReport) -> Vec<(Option<usize>, &'static str)> {
+    report
+        .items
+        .iter()
+        .map(|item| (item.step, item.verdict))
+        .collect()
+}
+
+#[test]
+fn invalid_step_keeps_other_steps() {
+    let thirds = [
+        // `q` is not bound.
+        "(sum_i 2 * (yhat[i] - y[i]) * W2[i, j]) * sigma'(a[j]) * W1[q, q]",
+        // `j` ranges over the hidden size, but `x` has the input size.
+        "(sum_i 2 * (yhat[i] - y[i]) * W2[i, j]) * sigma'(a[j]) * x[j]",
+    ];
+    for third in thirds {
+        let report = report(&w1_chain(third));
+        assert_eq!(
+            step_verdicts(&report),
+            [
+                (Some(1), "canonical"),
+                (Some(2), "canonical"),
+                (Some(3), "unchecked"),
+                (Some(4), "canonical"),
+                (Some(5), "canonical"),
+            ],
+            "{third}"
+        );
+        let reason = report.items[2].reason.as_deref().unwrap();
+        assert!(reason.contains("index"), "{reason}");
+    }
+}
+
+#[test]
+fn invalid_step_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.mlp");
+    std::fs::write(
+        &path,
+        w1_chain("(sum_i 2 * (yhat[i] - y[i]) * W2[i, j]) * sigma'(a[j]) * W1[q, q]"),
+    )
+    .unwrap();
+    let output = mlp(&["check", "--format", "json", path.to_str().unwrap()]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let items = value["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert_eq!(items[2]["verdict"], "unchecked");
+    assert_eq!(items[4]["verdict"], "canonical");
+    let output = mlp(&["check", path.to_str().unwrap()]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("step 5  equal (canonical form)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(": 4 equal, 1 not equal or unchecked"),
+        "{stdout}"
+    );
+    let page = dir.path().join("chain.html");
+    mlp(&[
+        "check",
+        "--report",
+        page.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    for step in 1..=5 {
+        assert!(
+            html.contains(&format!("<br>step {step}</td>")),
+            "step {step}: {html}"
+        );
+    }
+    assert!(html.contains("index `q` is neither a free index"), "{html}");
+}
+
+#[test]
+fn uncheckable_claims_are_unchecked() {
+    let claims = [
+        ("claim ∂L/∂x[j] = 0\n", "cannot differentiate by `x`"),
+        (
+            "claim ∂L/∂W1[j] = 0\n",
+            "`W1` has 2 axes but is used with 1",
+        ),
+        (
+            "claim ∂L/∂W2[j,k] = 2 * (yhat[j] - y[j]) * y[k]\n",
+            "ranges over",
+        ),
+    ];
+    for (claim, expected) in claims {
+        let report = report(&format!("{PERCEPTRON}{claim}"));
+        let item = at_line(&report, 10);
+        assert_eq!(item.verdict, "unchecked", "{claim}");
+        assert!(item.slip.is_none(), "{claim}");
+        let reason = item.reason.as_deref().unwrap();
+        assert!(reason.contains(expected), "{claim}: {reason}");
+    }
+}
+
+#[test]
+fn model_errors_list_every_item() {
+    // `zz` is undefined, so there is no model to check the claim and the steps against.
+    let source = PERCEPTRON.replace("+ b2[i]", "+ zz[i]")
+        + "claim ∂L/∂b2[j] = 2 * (yhat[j] - y[j])\nderive ∂L/∂b2[j]\n  = ∂L/∂yhat[j]\n  = 2 * (yhat[j] - y[j])\n";
+    let report = report(&source);
+    assert!(report.model_errors);
+    assert_eq!(
+        step_verdicts(&report),
+        [
+            (None, "unchecked"),
+            (Some(1), "unchecked"),
+            (Some(2), "unchecked")
+        ]
+    );
+    for item in &report.items {
+        assert_eq!(item.reason.as_deref(), Some("the model has errors"));
+    }
+}
+
+#[test]
+fn summary_says_checked_on_failure() {
+    let output = mlp(&["check", "tests/fixtures/chain.mlp"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains(": ok ("), "{stdout}");
+    assert!(
+        stdout.contains("tests/fixtures/chain.mlp: checked (4 relations"),
+        "{stdout}"
+    );
 }

@@ -655,7 +655,7 @@ impl Checker {
             return None;
         }
         self.report_unranged(&scope);
-        self.check_free_indices(&relation.body, relation.name.span, &scope, &lhs);
+        self.check_free_indices(&relation.body, relation.name.span, &scope, &lhs, false);
 
         if self.error_count() > errors_before {
             return None;
@@ -726,7 +726,7 @@ impl Checker {
         self.propagate_delta_ranges(&mut scope);
         self.report_unranged(&scope);
         for step in steps {
-            self.check_free_indices(step, start.span, &scope, &free);
+            self.check_free_indices(step, start.span, &scope, &free, true);
         }
         if self.error_count() > errors_before {
             return None;
@@ -1105,12 +1105,17 @@ impl Checker {
 
     /// Checks that the terms of every addition in `body` carry the same free indices, and that
     /// `body` as a whole carries the left side's (`lhs`, written at `lhs_span`).
+    ///
+    /// With `broadcast`, as in claims and derivation steps, a term or the whole body may carry
+    /// only some of the left side's free indices and is broadcast over the others, such as
+    /// `x[k] + delta[j, k]` for `∂L/∂W[j, k]`. An index the left side lacks is still an error.
     fn check_free_indices(
         &mut self,
         body: &Expr,
         lhs_span: Span,
         scope: &IndexScope,
         lhs: &[usize],
+        broadcast: bool,
     ) {
         let expected: BTreeSet<usize> = lhs.iter().copied().collect();
         let occurrences: HashMap<Span, usize> = scope.occurrences.iter().copied().collect();
@@ -1125,6 +1130,11 @@ impl Checker {
         };
         let mut problems = Vec::new();
         let actual = free_set(body, &occurrences, &mut problems);
+        if broadcast {
+            problems.retain(|(_, set, _, first_set)| {
+                !set.is_subset(&expected) || !first_set.is_subset(&expected)
+            });
+        }
         for (term, set, first, first_set) in problems {
             self.error(
                 Diagnostic::error(
@@ -1137,7 +1147,17 @@ impl Checker {
                 .with_help("every term of a sum must carry the same free indices (a term without indices is added to every entry)"),
             );
         }
-        if actual != expected && !actual.is_empty() {
+        let mismatch = if broadcast {
+            !actual.is_subset(&expected)
+        } else {
+            actual != expected && !actual.is_empty()
+        };
+        let help = if broadcast {
+            "the right side may carry only free indices of the left side (a term without one of them is broadcast over it)"
+        } else {
+            "the right side must carry exactly the free indices of the left side"
+        };
+        if mismatch {
             self.error(
                 Diagnostic::error(
                     "mlp::index::free_mismatch",
@@ -1150,7 +1170,7 @@ impl Checker {
                 )
                 .with_label(format!("free indices: {}", names(&actual)))
                 .with_related(lhs_span, format!("free indices: {}", names(&expected)))
-                .with_help("the right side must carry exactly the free indices of the left side"),
+                .with_help(help),
             );
         } else if actual.is_empty() && !expected.is_empty() {
             // A scalar right side broadcast to a tensor: every entry equal. Allowed only if the

@@ -47,7 +47,9 @@ pub use ast::{
 };
 pub use check::{check, constant_value, BUILTIN_FUNCTIONS};
 pub use diagnostic::{has_errors, Diagnostic, Severity};
-pub use latex::{check_markdown, read_markdown, BlockKind, MarkdownDocument, MathBlock};
+pub use latex::{
+    check_markdown, read_markdown, BlockKind, MarkdownDocument, MathBlock, UnreadStep,
+};
 pub use model::{CheckedModel, ClaimInfo, DerivationInfo, Dim, DimInfo, RelationInfo, TensorInfo};
 pub use parser::{parse, parse_expr, MAX_NESTING, MAX_OPERATORS};
 pub use span::{line_column, Span};

@@ -1,4 +1,5 @@
-//! Finds the display math (`$$ ... $$`) of a Markdown file.
+//! Finds the display math of a Markdown file: `$$ ... $$`, `\[ ... \]`, and the environments
+//! `equation`, `align`, `gather` and `displaymath` (starred or not) outside `$$`.
 //!
 //! Fenced code blocks, inline code spans and inline math (`$ ... $`) are skipped, and `\$` is a
 //! literal dollar sign. A display block may span lines and several may share a line.
@@ -9,7 +10,7 @@
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
 
-/// A `$$ ... $$` block.
+/// A display-math block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DisplayMath {
     /// The math between the delimiters.
@@ -37,7 +38,17 @@ pub fn display_math(source: &str) -> (Vec<DisplayMath>, Vec<Diagnostic>) {
         let byte = bytes[at];
         line_start = byte == b'\n';
         match byte {
-            b'\\' => at += 2,
+            b'\\' => match latex_display(source, at) {
+                Some(Ok(block)) => {
+                    at = block.span.end;
+                    blocks.push(block);
+                }
+                Some(Err(diagnostic)) => {
+                    diagnostics.push(diagnostic);
+                    break;
+                }
+                None => at += 2,
+            },
             b'`' => at = code_span_end(source, at),
             b'$' if bytes.get(at + 1) == Some(&b'$') => {
                 let content_start = at + 2;
@@ -68,6 +79,66 @@ pub fn display_math(source: &str) -> (Vec<DisplayMath>, Vec<Diagnostic>) {
         }
     }
     (blocks, diagnostics)
+}
+
+/// Environments read as display math when they stand outside `$$`, as LaTeX allows.
+const DISPLAY_ENVIRONMENTS: &[&str] = &[
+    "equation",
+    "equation*",
+    "align",
+    "align*",
+    "gather",
+    "gather*",
+    "displaymath",
+];
+
+/// Reads the LaTeX display math that starts at the backslash at `at`: `\[ ... \]`, or a
+/// display environment such as `\begin{equation} ... \end{equation}`, whose content keeps the
+/// environment for the block reader to unwrap. Returns `None` when no display math starts there,
+/// and a diagnostic when it is never closed.
+fn latex_display(source: &str, at: usize) -> Option<Result<DisplayMath, Diagnostic>> {
+    let rest = &source[at..];
+    if rest.starts_with("\\[") {
+        let content_start = at + 2;
+        return Some(match source[content_start..].find("\\]") {
+            Some(found) => {
+                let close = content_start + found;
+                Ok(DisplayMath {
+                    content: Span::new(content_start, close),
+                    span: Span::new(at, close + 2),
+                })
+            }
+            None => Err(Diagnostic::error(
+                "mlp::markdown::unclosed_display",
+                "this display math is never closed",
+                Span::new(at, content_start),
+            )
+            .with_label("`\\[` without a closing `\\]`")
+            .with_help("close the formula with `\\]`")),
+        });
+    }
+    let name = rest.strip_prefix("\\begin{")?.split('}').next()?;
+    if !DISPLAY_ENVIRONMENTS.contains(&name) {
+        return None;
+    }
+    let opening = format!("\\begin{{{name}}}");
+    let closing = format!("\\end{{{name}}}");
+    Some(match source[at..].find(&closing) {
+        Some(found) => {
+            let end = at + found + closing.len();
+            Ok(DisplayMath {
+                content: Span::new(at, end),
+                span: Span::new(at, end),
+            })
+        }
+        None => Err(Diagnostic::error(
+            "mlp::markdown::unclosed_display",
+            format!("the environment `{name}` is never closed"),
+            Span::new(at, at + opening.len()),
+        )
+        .with_label(format!("`{opening}` without `{closing}`"))
+        .with_help(format!("close the environment with `{closing}`"))),
+    })
 }
 
 /// Returns the offset after a fenced code block that starts at the line beginning at `at`, or

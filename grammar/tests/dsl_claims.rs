@@ -268,9 +268,35 @@ fn step_with_unbound_index() {
 }
 
 #[test]
-fn step_with_wrong_free_indices() {
+fn claim_missing_free_index_is_broadcast() {
+    // A right side without `k` is the same value for every `k`: a claim the verdicts can refute,
+    // not an invalid one.
     let codes = error_codes(&with_model("claim ∂L/∂W2[j,k] = 2 * (yhat[j] - y[j])\n"));
-    assert_eq!(codes, ["mlp::index::free_mismatch"]);
+    assert!(codes.is_empty(), "{codes:?}");
+}
+
+#[test]
+fn claim_constant_is_broadcast() {
+    let codes = error_codes(&with_model(
+        "claim ∂L/∂b2[j] = 1\nderive ∂L/∂b2[j]\n  = 2\n  = 1\n",
+    ));
+    assert!(codes.is_empty(), "{codes:?}");
+}
+
+#[test]
+fn claim_terms_with_some_free_indices() {
+    // `x[k]` carries only `k` and `W1[j, k]` both: the first term is broadcast over `j`.
+    let codes = error_codes(&with_model("claim ∂L/∂W1[j,k] = x[k] + W1[j, k] * x[k]\n"));
+    assert!(codes.is_empty(), "{codes:?}");
+}
+
+#[test]
+fn relation_terms_with_different_indices() {
+    // Relations keep the strict rule: every term carries the left side's free indices.
+    let source =
+        "dim N\ninput x[N]\nparam b[N]\nh[i, j] = x[i] * b[j] + x[j]\nL = sum_{i, j} h[i, j]\n";
+    let codes = error_codes(source);
+    assert_eq!(codes, ["mlp::index::free_mismatch"], "{codes:?}");
 }
 
 #[test]

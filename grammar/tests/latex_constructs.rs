@@ -568,3 +568,19 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn stray_brace_in_environment_reported() {
+    let source = "$$\\begin{align*}\nr_j &= 2(\\hat y_j} - y_j)\n\\end{align*}$$\n";
+    let (code, text) = first_error(source);
+    assert_eq!(code, "mlp::latex::unbalanced_brace");
+    assert_eq!(text, "}");
+}
+
+#[test]
+fn power_on_function_name_has_help() {
+    let error = formula(r"\tanh^2(z_j)").unwrap_err();
+    assert_eq!(error.message, "expected `(`, found `^`");
+    let help = error.help.as_deref().unwrap();
+    assert!(help.contains(r"`\tanh(x)^2`"), "{help}");
+}

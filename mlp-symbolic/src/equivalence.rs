@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use num_traits::{One, ToPrimitive};
+use num_traits::{One, ToPrimitive, Zero};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -46,6 +46,16 @@ pub fn equal_by_canonical_form(a: &Expr, b: &Expr) -> bool {
         return true;
     }
     normal_form(&difference).is_some_and(|n| n.is_zero())
+}
+
+/// The number `claimed − expected` reduces to in the normal form, when it is a nonzero number.
+/// Such a difference proves the sides unequal, however small it is.
+pub fn constant_difference(expected: &Expr, claimed: &Expr) -> Option<Number> {
+    let difference = Expr::add(vec![claimed.clone(), Expr::negate(expected.clone())]);
+    match normal_form(&difference)? {
+        Expr::Num(value) if !value.is_zero() => Some(value),
+        _ => None,
+    }
 }
 
 /// A monomial: summed indices and factors, none of which is a sum or an addition (except inside
@@ -318,9 +328,14 @@ pub fn trials(
 
 /// Whether two values agree within the tolerance of the numeric test. Two NaNs agree: a point
 /// where both sides are undefined (such as `log` of a negative value) is no evidence either way.
+/// An infinite value agrees with nothing, not even the same infinity, because the tolerance test
+/// `inf <= inf` would pass for any finite value on the other side.
 pub fn close(a: f64, b: f64) -> bool {
     if a.is_nan() && b.is_nan() {
         return true;
+    }
+    if !a.is_finite() || !b.is_finite() {
+        return false;
     }
     (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
 }
@@ -344,6 +359,16 @@ impl Sample {
             .iter()
             .zip(&self.claimed.data)
             .position(|(a, b)| !close(*a, *b))
+    }
+
+    /// Whether some entry has a finite value on both sides: evidence that the sides agree, unlike
+    /// an entry where both are NaN.
+    pub fn has_finite_entry(&self) -> bool {
+        self.expected
+            .data
+            .iter()
+            .zip(&self.claimed.data)
+            .any(|(a, b)| a.is_finite() && b.is_finite())
     }
 }
 
@@ -476,6 +501,28 @@ mod tests {
             let numeric = central_difference(&|x| f.eval(order, x), 1, 0.4);
             assert!((numeric - f.eval(order + 1, 0.4)).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn close_rejects_infinite_values() {
+        assert!(!close(1.0, f64::INFINITY));
+        assert!(!close(f64::INFINITY, f64::INFINITY));
+        assert!(!close(f64::NEG_INFINITY, 2.0));
+        assert!(!close(1.0, f64::NAN));
+        assert!(close(f64::NAN, f64::NAN));
+        assert!(close(1.0, 1.0 + 1e-12));
+    }
+
+    #[test]
+    fn constant_difference_finds_tiny_offsets() {
+        let y = Expr::tensor("y", vec![idx("j")]);
+        let offset = Expr::Num(Number::new(1.into(), 10_000_000_000i64.into()));
+        let claimed = Expr::add(vec![y.clone(), offset.clone()]);
+        assert_eq!(
+            constant_difference(&y, &claimed),
+            Some(Number::new(1.into(), 10_000_000_000i64.into()))
+        );
+        assert_eq!(constant_difference(&y, &y), None);
     }
 
     #[test]

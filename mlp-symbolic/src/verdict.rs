@@ -13,8 +13,9 @@ use mlp_grammar::{CheckedModel, Span};
 
 use crate::chain_rule::differentiate;
 use crate::equivalence::{
-    as_fraction, called_functions, close, constant_ratio, equal_by_canonical_form, fraction_text,
-    numerically_equal, sample, trials, NumericOptions, Sample, Trial,
+    as_fraction, called_functions, close, constant_difference, constant_ratio,
+    equal_by_canonical_form, fraction_text, numerically_equal, sample, trials, NumericOptions,
+    Sample, Trial,
 };
 use crate::eval::Array;
 use crate::expr::{fresh_name, Element, Expr, Function, Index, BOUND_NAMES};
@@ -91,6 +92,17 @@ pub enum Slip {
         /// The factor, rendered.
         factor: String,
     },
+    /// The claimed side differs from the expected one by a nonzero number, found exactly by the
+    /// normal form, so even a difference below the numeric tolerance is caught.
+    ConstantTerm {
+        /// `claimed − expected`, as `p/q` or an integer.
+        difference: String,
+    },
+    /// The claimed side is infinite or NaN at a point where the expected side is finite.
+    NotFinite {
+        /// The claimed value there: `inf`, `-inf` or `NaN`.
+        value: String,
+    },
     /// The sides carry different free indices.
     FreeIndexMismatch {
         /// The free indices of the expected side.
@@ -113,6 +125,8 @@ impl Slip {
             } => "missing-derivative-factor",
             Slip::MissingFactor { .. } => "missing-factor",
             Slip::ExtraFactor { .. } => "extra-factor",
+            Slip::ConstantTerm { .. } => "constant-term",
+            Slip::NotFinite { .. } => "not-finite",
             Slip::FreeIndexMismatch { .. } => "free-index-mismatch",
         }
     }
@@ -143,6 +157,14 @@ impl std::fmt::Display for Slip {
             } => write!(f, "missing derivative factor {factor}"),
             Slip::MissingFactor { factor, .. } => write!(f, "missing factor {factor}"),
             Slip::ExtraFactor { factor } => write!(f, "extra factor {factor}"),
+            Slip::ConstantTerm { difference } => write!(
+                f,
+                "the sides differ by the constant {difference} (written minus expected)"
+            ),
+            Slip::NotFinite { value } => write!(
+                f,
+                "the written side is {value} at a point where the expected side is finite"
+            ),
             Slip::FreeIndexMismatch { expected, claimed } => write!(
                 f,
                 "free indices differ: {} before, {} here",
@@ -290,24 +312,35 @@ impl<'a> Comparer<'a> {
         Expr::add(terms)
     }
 
-    /// Compares `claimed` with `expected`, both as written (partials unresolved).
-    pub fn compare(&self, expected: &Expr, claimed: &Expr) -> Comparison {
+    /// Compares `claimed` with `expected`, both as written (partials unresolved), as values of
+    /// a left side with the free indices `free`. A side without some of them is broadcast over
+    /// those, so only an index outside `free` is a free-index mismatch.
+    pub fn compare(&self, expected: &Expr, claimed: &Expr, free: &BTreeSet<Index>) -> Comparison {
         let expected_free = expected.free_indices();
         let claimed_free = claimed.free_indices();
         let resolved_expected = self.resolve(expected);
         let resolved_claimed = self.resolve(claimed);
-        let verdict = if expected_free != claimed_free {
+        let verdict = if !claimed_free.is_subset(free) || !expected_free.is_subset(free) {
             Verdict::NotEqual {
                 slip: Some(Slip::FreeIndexMismatch {
-                    expected: names(&expected_free),
+                    expected: names(free),
                     claimed: names(&claimed_free),
                 }),
                 counterexample: None,
             }
         } else if equal_by_canonical_form(&resolved_expected, &resolved_claimed) {
             Verdict::Canonical
+        } else if let Some(difference) = constant_difference(&resolved_expected, &resolved_claimed)
+        {
+            let free: Vec<Index> = free.iter().cloned().collect();
+            Verdict::NotEqual {
+                slip: Some(Slip::ConstantTerm {
+                    difference: fraction_text(&difference),
+                }),
+                counterexample: self.first_point(&resolved_expected, &resolved_claimed, &free),
+            }
         } else {
-            let free: Vec<Index> = expected_free.into_iter().collect();
+            let free: Vec<Index> = free.iter().cloned().collect();
             self.numeric(&resolved_expected, &resolved_claimed, &free)
         };
         Comparison {
@@ -339,6 +372,13 @@ impl<'a> Comparer<'a> {
             .filter(|s| s.first_difference().is_some())
             .collect();
         if failing.is_empty() {
+            if !samples.iter().any(Sample::has_finite_entry) {
+                return Verdict::Unchecked {
+                    reason: "both sides are NaN at every random point, so the numeric test has \
+                             no evidence"
+                        .into(),
+                };
+            }
             return Verdict::Numeric {
                 trials: self.options.trials,
             };
@@ -348,23 +388,40 @@ impl<'a> Comparer<'a> {
             .iter()
             .min_by_key(|s| trials[s.trial].values.dims.values().sum::<usize>())
             .copied();
-        let counterexample = smallest
-            .and_then(|s| self.counterexample(s, &trials[s.trial], expected, claimed, free));
+        let counterexample = smallest.and_then(|s| {
+            let at = s.first_difference()?;
+            self.counterexample(s, at, &trials[s.trial], expected, claimed, free)
+        });
         Verdict::NotEqual {
             slip: self.slip(expected, claimed, free, &samples, trials),
             counterexample,
         }
     }
 
+    /// The values of both sides at the first entry of the first trial, as a counterexample for a
+    /// difference proved by the normal form.
+    fn first_point(
+        &self,
+        expected: &Expr,
+        claimed: &Expr,
+        free: &[Index],
+    ) -> Option<Counterexample> {
+        let trials = self.trials.as_ref().ok()?;
+        let first = sample(expected, claimed, free, trials.get(..1)?).ok()?;
+        let first = first.first()?;
+        self.counterexample(first, 0, &trials[0], expected, claimed, free)
+    }
+
+    /// The counterexample at flat position `at` of a sample.
     fn counterexample(
         &self,
         sample: &Sample,
+        at: usize,
         trial: &Trial,
         expected: &Expr,
         claimed: &Expr,
         free: &[Index],
     ) -> Option<Counterexample> {
-        let at = sample.first_difference()?;
         let shape = &sample.expected.shape;
         let mut rest = at;
         let mut values = vec![0; shape.len()];
@@ -426,6 +483,19 @@ impl<'a> Comparer<'a> {
         samples: &[Sample],
         trials: &[Trial],
     ) -> Option<Slip> {
+        let not_finite = samples.iter().find_map(|s| {
+            s.expected
+                .data
+                .iter()
+                .zip(&s.claimed.data)
+                .find(|(a, b)| a.is_finite() && !b.is_finite())
+                .map(|(_, b)| *b)
+        });
+        if let Some(value) = not_finite {
+            return Some(Slip::NotFinite {
+                value: value.to_string(),
+            });
+        }
         if let Some(ratio) = constant_ratio(samples) {
             if close(ratio, -1.0) {
                 return Some(Slip::Sign);
@@ -657,12 +727,13 @@ pub fn check_model(
         items.push(ItemCheck {
             item: Item::Claim(at),
             span: info.claim.span,
-            comparison: comparer.compare(&lhs, &rhs),
+            comparison: comparer.compare(&lhs, &rhs, &lhs.free_indices()),
         });
     }
     for (at, info) in checked.derivations.iter().enumerate() {
         let lowering = Lowering::new(&info.index_ranges);
         let mut previous = lowering.expr(&info.derivation.start)?;
+        let free = previous.free_indices();
         for (number, step) in info.derivation.steps.iter().enumerate() {
             let current = lowering.expr(&step.expr)?;
             items.push(ItemCheck {
@@ -671,7 +742,7 @@ pub fn check_model(
                     step: number + 1,
                 },
                 span: step.span,
-                comparison: comparer.compare(&previous, &current),
+                comparison: comparer.compare(&previous, &current, &free),
             });
             previous = current;
         }

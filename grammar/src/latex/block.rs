@@ -18,6 +18,7 @@ use crate::ast::{Derivation, Expr, Relation, Step};
 use crate::diagnostic::Diagnostic;
 use crate::latex::expr::{parse_element, parse_expression, starts_with_partial, Context, Element};
 use crate::latex::lexer::{tokenize, Token, TokenKind};
+use crate::latex::UnreadStep;
 use crate::markdown::DisplayMath;
 use crate::span::Span;
 
@@ -47,6 +48,7 @@ pub(crate) struct BlockContent {
     pub kind: BlockKind,
     pub relations: Vec<Relation>,
     pub derivations: Vec<Derivation>,
+    pub unread_steps: Vec<UnreadStep>,
 }
 
 impl BlockContent {
@@ -55,6 +57,7 @@ impl BlockContent {
             kind,
             relations: Vec::new(),
             derivations: Vec::new(),
+            unread_steps: Vec::new(),
         }
     }
 }
@@ -200,9 +203,7 @@ fn build(
                         continue;
                     }
                 };
-                let Some(steps) = parse_steps(&parts[1..], end, context, diagnostics) else {
-                    continue;
-                };
+                let steps = parse_steps(&parts[1..], &start, end, context, &mut content);
                 let span = steps
                     .iter()
                     .fold(start.span, |span, step| span.join(step.span));
@@ -211,14 +212,12 @@ fn build(
             }
             RowKind::Continuation => match current {
                 Some(Some(at)) => {
-                    if let Some(steps) = parse_steps(&parts[1..], end, context, diagnostics) {
-                        let derivation = &mut content.derivations[at];
-                        for step in steps {
-                            derivation.span = derivation.span.join(step.span);
-                            derivation.steps.push(step);
-                        }
-                    } else {
-                        current = Some(None);
+                    let start = content.derivations[at].start.clone();
+                    let steps = parse_steps(&parts[1..], &start, end, context, &mut content);
+                    let derivation = &mut content.derivations[at];
+                    for step in steps {
+                        derivation.span = derivation.span.join(step.span);
+                        derivation.steps.push(step);
                     }
                 }
                 Some(None) => {}
@@ -258,6 +257,16 @@ fn build(
     if diagnostics.len() > errors_before {
         content.kind = BlockKind::Invalid;
     }
+    // A derivation whose every step is unread has nothing left to check.
+    content
+        .derivations
+        .retain(|derivation| !derivation.steps.is_empty());
+    diagnostics.extend(
+        content
+            .unread_steps
+            .iter()
+            .map(|unread| unread.diagnostic.clone()),
+    );
     content
 }
 
@@ -274,13 +283,15 @@ fn parse_part(part: &Part, end: Span, context: &mut Context) -> Result<Expr, Dia
     parse_expression(part.tokens, end, context)
 }
 
-/// Parses the steps of a row; on an error, reports it and returns `None`.
+/// Parses the steps of a row of the derivation of `start`. A step that cannot be read is
+/// recorded in `content.unread_steps` and left out, so the steps after it still get parsed.
 fn parse_steps(
     parts: &[Part],
+    start: &Expr,
     end: Span,
     context: &mut Context,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Vec<Step>> {
+    content: &mut BlockContent,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     for part in parts {
         match parse_part(part, end, context) {
@@ -291,12 +302,17 @@ fn parse_steps(
                 steps.push(Step { expr, span });
             }
             Err(diagnostic) => {
-                diagnostics.push(diagnostic);
-                return None;
+                let written = tokens_span(part.tokens).unwrap_or(diagnostic.span);
+                let span = part.equals.map_or(written, |equals| equals.join(written));
+                content.unread_steps.push(UnreadStep {
+                    start: start.clone(),
+                    span,
+                    diagnostic,
+                });
             }
         }
     }
-    Some(steps)
+    steps
 }
 
 fn classify<'t>(parts: &[Part<'t>], end: Span, context: &mut Context) -> RowKind<'t> {
@@ -333,7 +349,18 @@ fn check_nesting(tokens: &[Token], math: DisplayMath) -> Result<(), Diagnostic> 
                 Some(top) if top.is_symbol('{') => {
                     open.pop();
                 }
-                Some(top) => return Err(unclosed(top)),
+                // A `}` directly inside an environment is stray: the environment itself may
+                // be closed properly further on.
+                Some(top) => {
+                    return Err(Diagnostic::error(
+                        "mlp::latex::unbalanced_brace",
+                        "this `}` closes no `{`",
+                        token.span,
+                    )
+                    .with_label("unmatched `}`")
+                    .with_related(top.span, "inside this environment")
+                    .with_help("remove it, or add the missing `{` before it"))
+                }
                 None => {
                     return Err(Diagnostic::error(
                         "mlp::latex::unbalanced_brace",

@@ -629,6 +629,13 @@ impl<'a> ExprParser<'a> {
             derivative += 1;
         }
         self.skip_size();
+        if self.peek().is_some_and(|token| token.is_symbol('^')) {
+            // `\tanh^2(x)` puts a power on the function name, which LaTeX allows but the reader does not.
+            return Err(self.unexpected("`(`").with_help(format!(
+                "write a power after the argument, as in `\\{0}(x)^2`, and a derivative with primes, as in `\\{0}'(x)`",
+                function.name
+            )));
+        }
         self.expect_symbol('(')?;
         let argument = self.expression()?;
         self.skip_size();

@@ -30,9 +30,9 @@ mod lexer;
 
 pub use block::BlockKind;
 
-use crate::ast::{Derivation, Program, Relation, Statement};
+use crate::ast::{Derivation, Expr, Program, Relation, Statement};
 use crate::check::check;
-use crate::diagnostic::{has_errors, Diagnostic};
+use crate::diagnostic::Diagnostic;
 use crate::markdown::display_math;
 use crate::model::CheckedModel;
 use crate::span::Span;
@@ -60,9 +60,35 @@ pub struct MarkdownDocument {
     pub relations: Vec<Relation>,
     /// The derivations, in document order.
     pub derivations: Vec<Derivation>,
+    /// Derivation steps whose LaTeX could not be read, left out of their derivations.
+    pub unread_steps: Vec<UnreadStep>,
+}
+
+/// A derivation step whose LaTeX could not be read, such as one using an unsupported command.
+/// It is left out of its derivation, so the next step is compared with the one before it.
+#[derive(Debug, Clone)]
+pub struct UnreadStep {
+    /// The start of its derivation.
+    pub start: Expr,
+    /// The step, from its `=` to the end of its LaTeX.
+    pub span: Span,
+    /// The error that stopped the reading.
+    pub diagnostic: Diagnostic,
 }
 
 impl MarkdownDocument {
+    /// Returns whether `diagnostics` has an error other than an unread derivation step, which
+    /// leaves the model and the other steps checkable.
+    pub fn has_blocking_errors(&self, diagnostics: &[Diagnostic]) -> bool {
+        diagnostics.iter().any(|diagnostic| {
+            diagnostic.is_error()
+                && !self.unread_steps.iter().any(|unread| {
+                    unread.diagnostic.span == diagnostic.span
+                        && unread.diagnostic.code == diagnostic.code
+                })
+        })
+    }
+
     /// Builds the DSL program: declarations, then relations, then derivations.
     pub fn to_program(&self) -> Program {
         let statements = self
@@ -95,6 +121,7 @@ pub fn read_markdown(source: &str) -> (MarkdownDocument, Vec<Diagnostic>) {
         });
         document.relations.extend(content.relations);
         document.derivations.extend(content.derivations);
+        document.unread_steps.extend(content.unread_steps);
     }
     document.declarations =
         infer::infer_declarations(&document.relations, &document.derivations, &context.layered);
@@ -108,7 +135,7 @@ pub fn read_markdown(source: &str) -> (MarkdownDocument, Vec<Diagnostic>) {
 /// run when reading the LaTeX failed, because missing relations would cause follow-up errors.
 pub fn check_markdown(source: &str) -> (Option<CheckedModel>, Vec<Diagnostic>) {
     let (document, mut diagnostics) = read_markdown(source);
-    if has_errors(&diagnostics) {
+    if document.has_blocking_errors(&diagnostics) {
         return (None, diagnostics);
     }
     if document.relations.is_empty() {
