@@ -3,7 +3,8 @@
 //! shapes of term become GEMM calls: a parameter matrix times a per-sample vector summed over
 //! their shared index (`Σ_j W[i, j] h[j]`, `Σ_i ∂L/∂a[i] W[i, j]`), and a weight gradient, the
 //! outer product of two per-sample vectors summed over the batch (`∂L/∂a[j] x[k]`). Every other
-//! term runs as loops over the samples.
+//! term runs as loops over the samples. The GEMM calls are the only allocations of a steady
+//! batched step, because `matrixmultiply` allocates its packing buffers on every call.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
