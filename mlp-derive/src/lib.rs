@@ -1,10 +1,19 @@
 //! `#[derive_mlp]`: compiles a model written in index notation into an implementation of
 //! `mlp_runtime::Model` for a struct that contains the model's parameters.
 //!
-//! ```ignore
-//! use mlp_runtime::derive_mlp;
+//! ```
+//! use mlp_runtime::{derive_mlp, Model};
 //!
-//! #[derive_mlp(file = "examples/relu_net.mlp")]
+//! #[derive_mlp(relations = "
+//!     dim I, N, O
+//!     input x[I]
+//!     target y[O]
+//!     param W1[N, I], b1[N], W2[O, N], b2[O]
+//!     a[i] = sum_j W1[i, j] * x[j] + b1[i]
+//!     h[i] = relu(a[i])
+//!     yhat[i] = sum_j W2[i, j] * h[j] + b2[i]
+//!     L = sum_i (yhat[i] - y[i])^2
+//! ")]
 //! #[allow(non_snake_case)]
 //! pub struct Net<const I: usize, const N: usize, const O: usize> {
 //!     pub W1: [[f32; I]; N],
@@ -12,6 +21,11 @@
 //!     pub W2: [[f32; N]; O],
 //!     pub b2: [f32; O],
 //! }
+//!
+//! // Every parameter is zero, so the prediction is 0 and the loss is 0.5².
+//! let model = Net::<2, 3, 1>::default();
+//! let mut tape = <Net<2, 3, 1> as Model>::Tape::default();
+//! assert_eq!(model.forward(&[1.0, 2.0], &[0.5], &mut tape), 0.25);
 //! ```
 //!
 //! Arguments of the attribute:
