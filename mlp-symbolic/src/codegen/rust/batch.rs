@@ -81,6 +81,15 @@ enum Place<'a> {
     Gradient(&'a str),
 }
 
+/// The beta of a GEMM call.
+#[derive(Debug, Clone, Copy)]
+enum Beta {
+    /// A literal such as `0.0` or `1.0`.
+    Fixed(&'static str),
+    /// 0 while the generated `__fresh` flag is set, else 1.
+    ZeroWhileFresh,
+}
+
 /// A GEMM call `c ← alpha a b + beta c`, each operand a slice expression and its strides.
 struct Gemm {
     shape: (String, String, String),
@@ -313,69 +322,71 @@ impl Emitter<'_> {
         lhs: &Element,
         body: &Expr,
     ) -> Result<(), RustEmitError> {
-        let layout = self
-            .batch
-            .as_ref()
-            .expect("the batched emitter has a layout");
         let terms: Vec<&Expr> = match body {
             Expr::Add(terms) => terms.iter().collect(),
             other => vec![other],
         };
-        if let Place::Buffer(field) = place {
-            writeln!(
-                out,
-                "tape.{field}[..__n * ({})].fill(0.0);",
-                layout.len(&lhs.name)
-            )
-            .ok();
+        let mut classified = Vec::with_capacity(terms.len());
+        for term in terms {
+            classified.push((term, self.match_gemm(place, lhs, term)?));
         }
+        let Place::Gradient(name) = place else {
+            // A buffer is overwritten: loop terms come first, the first of them writing with `=`,
+            // so no pass clears the buffer, and GEMM terms then add with beta = 1. If every term
+            // is a GEMM, the first writes with beta = 0.
+            classified.sort_by_key(|(_, gemm)| gemm.is_some());
+            for (position, (term, gemm)) in classified.iter().enumerate() {
+                let first = position == 0;
+                let op = if first { "=" } else { "+=" };
+                if let Some(gemm) = gemm {
+                    let beta = if first { "0.0" } else { "1.0" };
+                    writeln!(out, "if __n * ({}) >= {GEMM_MIN_WORK} {{", gemm.work).ok();
+                    self.write_gemm(out, gemm, Beta::Fixed(beta));
+                    out.push_str("} else {\n");
+                    self.write_term_loop(out, place, lhs, term, op)?;
+                    out.push_str("}\n");
+                } else {
+                    self.write_term_loop(out, place, lhs, term, op)?;
+                }
+            }
+            return Ok(());
+        };
         // A gradient is overwritten rather than accumulated when `__overwrite` is set: its first
         // term then writes with beta = 0, or zeroes the gradient before a loop adds to it.
-        let gradient = match place {
-            Place::Gradient(name) => Some(*name),
-            Place::Buffer(_) => None,
-        };
-        if gradient.is_some() {
-            out.push_str("let mut __fresh = __overwrite;\n");
-        }
+        out.push_str("let mut __fresh = __overwrite;\n");
         let scalar = self.target.scalar.name();
         let zero_if_fresh = |out: &mut String| {
-            if let Some(name) = gradient {
-                let rank = lhs.indices.len();
-                writeln!(
-                    out,
-                    "if __fresh {{ ({}).fill(0.0_{scalar}); }}",
-                    self.flat(&format!("grads.{name}"), rank, true)
-                )
-                .ok();
-            }
+            writeln!(
+                out,
+                "if __fresh {{ ({}).fill(0.0_{scalar}); }}",
+                self.flat(&format!("grads.{name}"), lhs.indices.len(), true)
+            )
+            .ok();
         };
-        for term in terms {
-            let gemm = self.match_gemm(place, lhs, term)?;
-            if let Some(gemm) = &gemm {
+        for (term, gemm) in &classified {
+            if let Some(gemm) = gemm {
                 writeln!(out, "if __n * ({}) >= {GEMM_MIN_WORK} {{", gemm.work).ok();
-                self.write_gemm(out, gemm, gradient.is_some());
+                self.write_gemm(out, gemm, Beta::ZeroWhileFresh);
                 out.push_str("} else {\n");
             }
             zero_if_fresh(out);
-            self.write_term_loop(out, place, lhs, term)?;
+            self.write_term_loop(out, place, lhs, term, "+=")?;
             if gemm.is_some() {
                 out.push_str("}\n");
             }
-            if gradient.is_some() {
-                out.push_str("__fresh = false;\n");
-            }
+            out.push_str("__fresh = false;\n");
         }
         Ok(())
     }
 
-    /// Writes `place += term` in loops over the samples and the element's indices.
+    /// Writes `place op term` in loops over the samples and the element's indices.
     fn write_term_loop(
         &self,
         out: &mut String,
         place: &Place<'_>,
         lhs: &Element,
         term: &Expr,
+        op: &str,
     ) -> Result<(), RustEmitError> {
         let layout = self
             .batch
@@ -401,7 +412,7 @@ impl Emitter<'_> {
                 target
             }
         };
-        writeln!(out, "{target} += {};", self.expr(term, &lhs.name)?).ok();
+        writeln!(out, "{target} {op} {};", self.expr(term, &lhs.name)?).ok();
         for _ in &lhs.indices {
             out.push_str("}\n");
         }
@@ -409,15 +420,15 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    /// Writes a GEMM call; with `fresh_beta`, beta is 0 while `__fresh` is set.
-    fn write_gemm(&self, out: &mut String, gemm: &Gemm, fresh_beta: bool) {
+    fn write_gemm(&self, out: &mut String, gemm: &Gemm, beta: Beta) {
         let rt = &self.target.runtime;
         let scalar = self.target.scalar.name();
         let strides = |row: &str, col: &str| format!("{rt}::Strides {{ row: {row}, col: {col} }}");
-        let beta = if fresh_beta {
-            format!("if __fresh {{ 0.0_{scalar} }} else {{ 1.0_{scalar} }}")
-        } else {
-            format!("1.0_{scalar}")
+        let beta = match beta {
+            Beta::Fixed(value) => format!("{value}_{scalar}"),
+            Beta::ZeroWhileFresh => {
+                format!("if __fresh {{ 0.0_{scalar} }} else {{ 1.0_{scalar} }}")
+            }
         };
         writeln!(
             out,
