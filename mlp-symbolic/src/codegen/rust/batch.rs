@@ -36,6 +36,9 @@ pub(super) struct Layout {
     shapes: HashMap<Arc<str>, (String, Vec<String>)>,
     /// For inputs and targets: the slice (`inputs`), its row length and the tensor's offset.
     rows: HashMap<Arc<str>, (&'static str, &'static str, String)>,
+    /// Set inside a per-sample loop that bound each buffer's row to `__row_<field>`, a
+    /// fixed-size array, so element reads need no bounds check.
+    rows_bound: bool,
 }
 
 impl Layout {
@@ -46,11 +49,36 @@ impl Layout {
         for (index, dim) in indices.iter().zip(dims) {
             flat = format!("({flat}) * ({dim}) + {}", super::index_var(&index.name));
         }
+        if self.rows_bound {
+            return format!("__row_{field}[{flat}]");
+        }
         match self.rows.get(name) {
             Some((slice, row_len, offset)) if field == tensor_field(name) => {
                 format!("{slice}[__b * {row_len} + ({offset}) + {flat}]")
             }
             _ => format!("tape.{field}[__b * ({len}) + {flat}]"),
+        }
+    }
+
+    /// Returns the type of a bound row: a fixed-size array where stable Rust can name its
+    /// length (a scalar or a vector), else a slice.
+    fn row_type(&self, name: &str, scalar: &str) -> String {
+        match self.shapes[name].1.as_slice() {
+            [] => format!("[{scalar}; 1]"),
+            [dim] => format!("[{scalar}; {dim}]"),
+            _ => format!("[{scalar}]"),
+        }
+    }
+
+    /// Returns the slice expression of sample `__b`'s row of a per-sample value.
+    fn row_of(&self, field: &str, name: &str, mutable: bool) -> String {
+        let len = self.len(name);
+        let borrow = if mutable { "&mut " } else { "&" };
+        match self.rows.get(name) {
+            Some((slice, row_len, offset)) if field == tensor_field(name) => format!(
+                "{borrow}{slice}[__b * {row_len} + ({offset})..__b * {row_len} + ({offset}) + ({len})]"
+            ),
+            _ => format!("{borrow}tape.{field}[__b * ({len})..(__b + 1) * ({len})]"),
         }
     }
 
@@ -151,7 +179,11 @@ impl Emitter<'_> {
                 offset = format!("{offset} + ({})", self.len(&tensor.shape)?);
             }
         }
-        Ok(Layout { shapes, rows })
+        Ok(Layout {
+            shapes,
+            rows,
+            rows_bound: false,
+        })
     }
 
     /// Writes `forward_backward_batch`: the forward pass, the adjoints and the summed parameter
@@ -392,7 +424,63 @@ impl Emitter<'_> {
             .batch
             .as_ref()
             .expect("the batched emitter has a layout");
+        let scalar = self.target.scalar.name();
         out.push_str("for __b in 0..__n {\n");
+        // Each row a loop reads or writes is bound once per sample to a fixed-size array, so the
+        // element accesses inside compile without bounds checks.
+        let destination = match place {
+            Place::Buffer(field) => Some(field.clone()),
+            Place::Gradient(_) => None,
+        };
+        let mut rows: Vec<(String, Arc<str>)> = Vec::new();
+        let loss = &self.derivation.model.loss().lhs.name;
+        term.walk(&mut |e| {
+            let row = match e {
+                Expr::Tensor(element)
+                    if self.storage.get(&element.name) == Some(&Storage::Tape) =>
+                {
+                    Some((tensor_field(&element.name), element.name.clone()))
+                }
+                Expr::Adjoint(element) if &element.name != loss => {
+                    Some((adjoint_field(&element.name), element.name.clone()))
+                }
+                _ => None,
+            };
+            if let Some(row) = row {
+                if !rows.contains(&row) && Some(&row.0) != destination.as_ref() {
+                    rows.push(row);
+                }
+            }
+        });
+        for (field, name) in &rows {
+            writeln!(
+                out,
+                "let __row_{field}: &{} = ::core::convert::TryInto::try_into({}).expect(\"a row has its tensor's length\");",
+                layout.row_type(name, scalar),
+                layout.row_of(field, name, false)
+            )
+            .ok();
+        }
+        if let Some(field) = &destination {
+            writeln!(
+                out,
+                "let __row_{field}: &mut {} = ::core::convert::TryInto::try_into({}).expect(\"a row has its tensor's length\");",
+                layout.row_type(&lhs.name, scalar),
+                layout.row_of(field, &lhs.name, true)
+            )
+            .ok();
+        }
+        let bound = Emitter {
+            derivation: self.derivation,
+            target: self.target,
+            storage: self.storage.clone(),
+            tape: self.tape,
+            adjoints: self.adjoints,
+            batch: Some(Layout {
+                rows_bound: true,
+                ..layout.clone()
+            }),
+        };
         for index in &lhs.indices {
             writeln!(
                 out,
@@ -403,7 +491,11 @@ impl Emitter<'_> {
             .ok();
         }
         let target = match place {
-            Place::Buffer(field) => layout.access(field, &lhs.name, &lhs.indices),
+            Place::Buffer(field) => bound
+                .batch
+                .as_ref()
+                .expect("the bound emitter has a layout")
+                .access(field, &lhs.name, &lhs.indices),
             Place::Gradient(name) => {
                 let mut target = format!("grads.{name}");
                 for index in &lhs.indices {
@@ -412,7 +504,7 @@ impl Emitter<'_> {
                 target
             }
         };
-        writeln!(out, "{target} {op} {};", self.expr(term, &lhs.name)?).ok();
+        writeln!(out, "{target} {op} {};", bound.expr(term, &lhs.name)?).ok();
         for _ in &lhs.indices {
             out.push_str("}\n");
         }
