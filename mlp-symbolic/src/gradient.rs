@@ -89,17 +89,15 @@ pub fn derive_with(model: &Model, options: DeriveOptions) -> Derivation {
     let readers = live_readers(model);
 
     let mut adjoints: Vec<Derivative> = Vec::new();
-    let mut expanded: HashMap<Arc<str>, (Vec<Index>, Expr)> = HashMap::new();
+    // Positions in `adjoints` by relation name, so closed forms are looked up, not copied.
+    let mut positions: HashMap<Arc<str>, usize> = HashMap::new();
     for relation in model.relations.iter().rev() {
         if relation.lhs.name == loss_name || !readers.live.contains(&relation.lhs.name) {
             continue;
         }
         let wrt = gradient_element(&relation.lhs.name, &relation.shape());
-        let derivative = derive_one(model, &readers, &wrt, &expanded, options);
-        expanded.insert(
-            wrt.name.clone(),
-            (wrt.indices.clone(), derivative.expanded.clone()),
-        );
+        let derivative = derive_one(model, &readers, &wrt, (&adjoints, &positions), options);
+        positions.insert(wrt.name.clone(), adjoints.len());
         adjoints.push(derivative);
     }
     let gradients = model
@@ -109,7 +107,7 @@ pub fn derive_with(model: &Model, options: DeriveOptions) -> Derivation {
                 model,
                 &readers,
                 &gradient_element(&param.name, &param.shape),
-                &expanded,
+                (&adjoints, &positions),
                 options,
             )
         })
@@ -188,7 +186,7 @@ fn derive_one(
     model: &Model,
     readers: &Readers,
     wrt: &Element,
-    expanded: &HashMap<Arc<str>, (Vec<Index>, Expr)>,
+    (derived, adjoint_positions): (&[Derivative], &HashMap<Arc<str>, usize>),
     options: DeriveOptions,
 ) -> Derivative {
     let loss_name = model.loss().lhs.name.clone();
@@ -235,7 +233,8 @@ fn derive_one(
 
     let expanded_formula = if options.expand {
         let spliced = splice_adjoints(&recurrence, &|element| {
-            let (params, formula) = expanded.get(&element.name)?;
+            let derivative = &derived[*adjoint_positions.get(&element.name)?];
+            let (params, formula) = (&derivative.wrt.indices, &derivative.expanded);
             let map: Vec<(Index, Index)> = params
                 .iter()
                 .cloned()
